@@ -1,0 +1,206 @@
+//! migtui's own database layer: one sqlx pool per engine behind the [`Database`] trait.
+//!
+//! sqlx types never leave `postgres.rs`, `mysql.rs` and `sqlite.rs`; the rest of migtui sees
+//! [`Value`]s, [`Rows`] and [`Params`]. SQL that differs by engine lives beside its engine, in
+//! that engine's [`Dialect`].
+
+mod error;
+pub mod mysql;
+pub mod normalize;
+pub mod placeholders;
+pub mod postgres;
+pub mod sqlite;
+mod value;
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+pub use error::DbError;
+pub use placeholders::{Param, Params};
+pub use value::{Rows, Value};
+
+use crate::config::DatabaseConfig;
+use crate::secret::Secrets;
+
+/// The engines migtui speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    Postgres,
+    /// MySQL and MariaDB.
+    MySql,
+    Sqlite,
+}
+
+impl Engine {
+    /// The engine a URL scheme names, if any.
+    pub fn from_scheme(scheme: &str) -> Option<Engine> {
+        match scheme.to_ascii_lowercase().as_str() {
+            "postgres" | "postgresql" => Some(Engine::Postgres),
+            "mysql" | "mariadb" => Some(Engine::MySql),
+            "sqlite" => Some(Engine::Sqlite),
+            _ => None,
+        }
+    }
+
+    pub fn dialect(self) -> &'static dyn Dialect {
+        match self {
+            Engine::Postgres => &postgres::PostgresDialect,
+            Engine::MySql => &mysql::MySqlDialect,
+            Engine::Sqlite => &sqlite::SqliteDialect,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Engine::Postgres => "PostgreSQL",
+            Engine::MySql => "MySQL/MariaDB",
+            Engine::Sqlite => "SQLite",
+        }
+    }
+}
+
+impl fmt::Display for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// The SQL text that differs by engine. Each engine's implementation lives in its own module.
+pub trait Dialect: Send + Sync {
+    fn engine(&self) -> Engine;
+    /// Quote one identifier (`"a""b"`, `` `a``b` ``).
+    fn quote_ident(&self, ident: &str) -> String;
+    /// Quote a possibly qualified name (`schema.table`), part by part.
+    fn quote_path(&self, path: &str) -> String {
+        path.split('.')
+            .map(|p| self.quote_ident(p))
+            .collect::<Vec<_>>()
+            .join(".")
+    }
+    /// The bind placeholder for the 1-based parameter `index` (`$1` or `?`).
+    fn placeholder(&self, index: usize) -> String;
+    /// An expression giving the server's current time as integer microseconds since the epoch.
+    /// State timestamps use the database clock, so two laptops with skewed clocks agree.
+    fn now_micros_sql(&self) -> &'static str;
+    /// Column definition of an auto-increment 64-bit primary key.
+    fn serial_primary_key(&self) -> &'static str;
+    /// A text type usable in a primary key or index (MySQL cannot index unbounded TEXT).
+    fn key_text_type(&self) -> &'static str;
+    /// Unbounded text.
+    fn text_type(&self) -> &'static str;
+}
+
+/// A column as introspected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnInfo {
+    pub name: String,
+    /// The engine's own type name, as `information_schema` or `PRAGMA` reports it.
+    pub data_type: String,
+    pub nullable: bool,
+}
+
+/// A table as introspected: columns in order, primary key and unique indexes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableInfo {
+    pub name: String,
+    pub columns: Vec<ColumnInfo>,
+    pub primary_key: Vec<String>,
+    /// Each unique index or constraint, as its column list (the primary key excluded).
+    pub unique: Vec<Vec<String>>,
+}
+
+impl TableInfo {
+    pub fn column(&self, name: &str) -> Option<&ColumnInfo> {
+        self.columns
+            .iter()
+            .find(|c| c.name.eq_ignore_ascii_case(name))
+    }
+
+    /// True when `cols` (in any order) is the primary key or a unique index.
+    pub fn is_unique_key(&self, cols: &[String]) -> bool {
+        let same = |idx: &[String]| {
+            idx.len() == cols.len()
+                && cols
+                    .iter()
+                    .all(|c| idx.iter().any(|i| i.eq_ignore_ascii_case(c)))
+        };
+        (!self.primary_key.is_empty() && same(&self.primary_key))
+            || self.unique.iter().any(|u| same(u))
+    }
+
+    pub fn column_names(&self) -> Vec<String> {
+        self.columns.iter().map(|c| c.name.clone()).collect()
+    }
+}
+
+/// A row count and whether it is exact or the engine's estimate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowCount {
+    pub rows: u64,
+    pub exact: bool,
+}
+
+/// One database migtui talks to. Implementations own a sqlx pool; clones share it.
+#[async_trait]
+pub trait Database: Send + Sync + fmt::Debug {
+    /// The name this database has in the migration file (`old`, `new`, …).
+    fn name(&self) -> &str;
+    fn engine(&self) -> Engine;
+    fn dialect(&self) -> &'static dyn Dialect {
+        self.engine().dialect()
+    }
+    /// `host:port/db` or the SQLite file, credentials removed.
+    fn target(&self) -> String;
+
+    /// Run a statement with `:name` placeholders and return its rows.
+    async fn query(&self, sql: &str, params: &Params) -> Result<Rows, DbError>;
+    /// Run a statement with `:name` placeholders and return the rows it affected.
+    async fn execute(&self, sql: &str, params: &Params) -> Result<u64, DbError>;
+    /// Run a script of statements with no parameters (DDL).
+    async fn execute_script(&self, sql: &str) -> Result<(), DbError>;
+    /// Start a transaction on one pooled connection.
+    async fn begin(&self) -> Result<Box<dyn Transaction>, DbError>;
+
+    /// The server's version string (`PostgreSQL 15.19 …`, `10.11.19-MariaDB`, `3.46.0`).
+    async fn server_version(&self) -> Result<String, DbError>;
+    /// The table's columns, primary key and unique indexes, or `None` when it does not exist.
+    /// `table` may be qualified (`schema.table`); unqualified names use the current schema.
+    async fn table_info(&self, table: &str) -> Result<Option<TableInfo>, DbError>;
+    /// Rows in a table: exact (`count(*)`) or the engine's cheap estimate.
+    async fn row_count(&self, table: &str, exact: bool) -> Result<RowCount, DbError>;
+
+    /// Close the pool, waiting for connections to finish.
+    async fn close(&self);
+}
+
+/// A transaction on one connection. Dropped without `commit`, it rolls back.
+#[async_trait]
+pub trait Transaction: Send {
+    async fn query(&mut self, sql: &str, params: &Params) -> Result<Rows, DbError>;
+    async fn execute(&mut self, sql: &str, params: &Params) -> Result<u64, DbError>;
+    async fn commit(self: Box<Self>) -> Result<(), DbError>;
+    async fn rollback(self: Box<Self>) -> Result<(), DbError>;
+}
+
+/// A shared handle to one database.
+pub type Db = Arc<dyn Database>;
+
+/// Connect to a database from the migration file. Fails fast (a few seconds) with an error
+/// that says which database, where (without credentials), what went wrong and what to try.
+pub async fn connect(cfg: &DatabaseConfig, secrets: &Secrets) -> Result<Db, DbError> {
+    let scheme = cfg.url.scheme();
+    match Engine::from_scheme(&scheme) {
+        Some(Engine::Postgres) => postgres::connect(cfg, secrets).await,
+        Some(Engine::MySql) => mysql::connect(cfg, secrets).await,
+        Some(Engine::Sqlite) => sqlite::connect(cfg, secrets).await,
+        None => Err(DbError::Connect {
+            db: cfg.name.clone(),
+            target: cfg.url.redacted(),
+            reason: format!("unknown URL scheme `{scheme}`"),
+            hint: "use postgres://, mysql:// (MariaDB too) or sqlite://".into(),
+        }),
+    }
+}

@@ -1,0 +1,1 @@
+//! Normalization: the same logical value read from two engines compares equal.

@@ -1,0 +1,1 @@
+//! Preflight: the checks `migtui check` prints and the `plan` gate measures.
