@@ -2,10 +2,20 @@
 //! audit log and the operator lease live here, not in memory, so a restart (on another laptop,
 //! even) resumes where the last one stopped.
 
+mod audit;
+mod lease;
+mod operator;
+mod phases;
+mod row;
+mod schema;
+
 use serde::{Deserialize, Serialize};
 
 use crate::db::{Db, DbError};
 use crate::engine::phase::{Gate, PhaseId};
+
+pub use audit::MAX_PAGE;
+pub use lease::format_us;
 
 /// The version of the `migtui_*` tables this build writes. Older stores are upgraded; a newer
 /// one is refused (an older migtui must not write tables it does not understand).
@@ -41,6 +51,36 @@ pub enum TransitionKind {
     /// An advance through failing gates, with the operator's reason.
     Override,
     Rollback,
+}
+
+impl TransitionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransitionKind::Advance => "advance",
+            TransitionKind::Override => "override",
+            TransitionKind::Rollback => "rollback",
+        }
+    }
+
+    /// The audit action that records it: overrides are advances (with the reason in params).
+    pub fn action(self) -> &'static str {
+        match self {
+            TransitionKind::Advance | TransitionKind::Override => "advance",
+            TransitionKind::Rollback => "rollback",
+        }
+    }
+}
+
+impl std::str::FromStr for TransitionKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "advance" => Ok(TransitionKind::Advance),
+            "override" => Ok(TransitionKind::Override),
+            "rollback" => Ok(TransitionKind::Rollback),
+            other => Err(format!("unknown transition kind `{other}`")),
+        }
+    }
 }
 
 /// One phase change, as recorded in the history.
@@ -108,6 +148,10 @@ pub enum StoreError {
     )]
     LeaseHeld { holder: String, since: String },
     #[error(
+        "this process does not hold the operator lease, and nobody does\n  hint: acquire the lease first"
+    )]
+    NoLease,
+    #[error(
         "the phase changed underneath this action (now `{now}`); nothing was done\n  hint: look at the new state and try again"
     )]
     Conflict { now: PhaseId },
@@ -123,6 +167,36 @@ pub struct Store {
 }
 
 impl Store {
+    /// Open the state store of `migration` in `db`: create or upgrade the `migtui_*` tables
+    /// (refusing a newer schema), and create the migration record at `plan` if it is absent.
+    /// Idempotent, and safe when two processes open the same store at once.
+    pub async fn open(db: Db, migration: &str) -> Result<Store, StoreError> {
+        let migration = migration.trim();
+        if migration.is_empty() {
+            return Err(StoreError::Invalid("the migration needs a name".into()));
+        }
+        schema::ensure(&db).await?;
+        let store = Store {
+            db,
+            migration: migration.to_string(),
+        };
+        store.ensure_record().await?;
+        Ok(store)
+    }
+
+    /// The schema version recorded in the database (equal to [`SCHEMA_VERSION`] once open).
+    pub async fn schema_version(&self) -> Result<i64, StoreError> {
+        Ok(schema::recorded_version(&self.db).await?.unwrap_or(0))
+    }
+
+    /// The database clock, in microseconds since the epoch.
+    pub async fn now_us(&self) -> Result<i64, StoreError> {
+        use row::RowExt;
+        let sql = format!("SELECT {} AS now_us", self.db.dialect().now_micros_sql());
+        let rows = self.db.query(&sql, &crate::db::Params::new()).await?;
+        rows.int(0, "now_us")
+    }
+
     pub fn db(&self) -> &Db {
         &self.db
     }

@@ -1,0 +1,320 @@
+//! The versioned schema of the `migtui_*` tables.
+//!
+//! Tables are data ([`Table`]), rendered to DDL per engine through the dialect, and grouped in
+//! versioned [`Step`]s. Opening a store applies every step newer than the version recorded in
+//! `migtui_schema`, and refuses a store whose version is newer than this build's. Adding a
+//! table is one line in [`STEPS`] (plus its `Table` constant) and `SCHEMA_VERSION += 1`.
+
+use crate::db::{Db, Dialect, Engine, Params};
+
+use super::row::{RowExt, now_sql};
+use super::{SCHEMA_VERSION, StoreError};
+
+/// The column types the state tables use, mapped to each engine by its dialect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ColType {
+    /// Auto-increment 64-bit primary key.
+    Serial,
+    /// Text usable in a key or an index.
+    Key,
+    /// Unbounded text (JSON, reasons).
+    Text,
+    BigInt,
+}
+
+#[derive(Debug)]
+pub(crate) struct Column {
+    pub name: &'static str,
+    pub ty: ColType,
+    pub nullable: bool,
+}
+
+const fn col(name: &'static str, ty: ColType) -> Column {
+    Column {
+        name,
+        ty,
+        nullable: false,
+    }
+}
+
+const fn null(name: &'static str, ty: ColType) -> Column {
+    Column {
+        name,
+        ty,
+        nullable: true,
+    }
+}
+
+/// One state table as data.
+#[derive(Debug)]
+pub(crate) struct Table {
+    pub name: &'static str,
+    pub columns: &'static [Column],
+    /// Empty when a `Serial` column is the key.
+    pub primary_key: &'static [&'static str],
+    /// `(index name, columns)`; index names are unique per schema, so prefixed by the table.
+    pub indexes: &'static [(&'static str, &'static [&'static str])],
+}
+
+/// The tables a schema version adds.
+#[derive(Debug)]
+pub(crate) struct Step {
+    pub version: i64,
+    pub tables: &'static [&'static Table],
+}
+
+use ColType::{BigInt, Key, Serial, Text};
+
+/// Every schema version, oldest first. The last one is [`SCHEMA_VERSION`].
+pub(crate) const STEPS: &[Step] = &[
+    Step {
+        version: 1,
+        tables: &[&MIGRATION, &PHASE_HISTORY, &AUDIT, &LEASE],
+    },
+    // Step { version: 2, tables: &[&CHECKPOINTS] },
+];
+
+const _: () = assert!(STEPS[STEPS.len() - 1].version == SCHEMA_VERSION);
+
+/// The schema version itself, one row per component (`store`).
+const SCHEMA: Table = Table {
+    name: "migtui_schema",
+    columns: &[
+        col("component", Key),
+        col("version", BigInt),
+        col("updated_us", BigInt),
+    ],
+    primary_key: &["component"],
+    indexes: &[],
+};
+
+/// One row per migration: the current phase and the compare-and-swap sequence.
+pub(crate) const MIGRATION: Table = Table {
+    name: "migtui_migration",
+    columns: &[
+        col("name", Key),
+        col("phase", Key),
+        col("seq", BigInt),
+        col("since_us", BigInt),
+        col("created_us", BigInt),
+    ],
+    primary_key: &["name"],
+    indexes: &[],
+};
+
+pub(crate) const PHASE_HISTORY: Table = Table {
+    name: "migtui_phase_history",
+    columns: &[
+        col("id", Serial),
+        col("migration", Key),
+        col("seq", BigInt),
+        col("from_phase", Key),
+        col("to_phase", Key),
+        col("kind", Key),
+        null("reason", Text),
+        col("gates", Text),
+        col("operator_id", Key),
+        col("operator_user", Key),
+        col("operator_host", Key),
+        col("operator_pid", BigInt),
+        col("at_us", BigInt),
+    ],
+    primary_key: &[],
+    indexes: &[("migtui_phase_history_by_migration", &["migration", "id"])],
+};
+
+pub(crate) const AUDIT: Table = Table {
+    name: "migtui_audit",
+    columns: &[
+        col("id", Serial),
+        col("migration", Key),
+        col("at_us", BigInt),
+        col("os_user", Key),
+        col("host", Key),
+        col("operator_id", Key),
+        col("pid", BigInt),
+        col("action", Key),
+        col("params", Text),
+        col("outcome", Text),
+    ],
+    primary_key: &[],
+    indexes: &[
+        ("migtui_audit_by_time", &["migration", "at_us"]),
+        ("migtui_audit_by_id", &["migration", "id"]),
+    ],
+};
+
+pub(crate) const LEASE: Table = Table {
+    name: "migtui_lease",
+    columns: &[
+        col("migration", Key),
+        col("holder_id", Key),
+        col("holder_user", Key),
+        col("holder_host", Key),
+        col("holder_pid", BigInt),
+        col("acquired_us", BigInt),
+        col("heartbeat_us", BigInt),
+        col("ttl_secs", BigInt),
+    ],
+    primary_key: &["migration"],
+    indexes: &[],
+};
+
+fn col_type(d: &dyn Dialect, ty: ColType) -> &'static str {
+    match ty {
+        Serial => d.serial_primary_key(),
+        Key => d.key_text_type(),
+        Text => d.text_type(),
+        BigInt => "BIGINT",
+    }
+}
+
+/// The idempotent DDL for one table: `CREATE TABLE IF NOT EXISTS` and its indexes.
+///
+/// MySQL has no `CREATE INDEX IF NOT EXISTS` (MariaDB has), so there the indexes go inline in
+/// the `CREATE TABLE`, which is idempotent as a whole; the table is utf8mb4 with a binary
+/// collation whatever the database default, so reasons with emoji survive and keys compare
+/// exactly. These two differences would sit better in the dialect (see the report).
+pub(crate) fn create_table_sql(d: &dyn Dialect, t: &Table) -> Vec<String> {
+    let q = |s: &str| d.quote_ident(s);
+    let list = |cols: &[&str]| cols.iter().map(|c| q(c)).collect::<Vec<_>>().join(", ");
+    let mysql = d.engine() == Engine::MySql;
+    let mut defs: Vec<String> = t
+        .columns
+        .iter()
+        .map(|c| {
+            let not_null = if c.nullable || c.ty == Serial {
+                ""
+            } else {
+                " NOT NULL"
+            };
+            format!("{} {}{not_null}", q(c.name), col_type(d, c.ty))
+        })
+        .collect();
+    if !t.primary_key.is_empty() {
+        defs.push(format!("PRIMARY KEY ({})", list(t.primary_key)));
+    }
+    if mysql {
+        defs.extend(
+            t.indexes
+                .iter()
+                .map(|(name, cols)| format!("INDEX {} ({})", q(name), list(cols))),
+        );
+    }
+    let options = if mysql {
+        " DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+    } else {
+        ""
+    };
+    let mut out = vec![format!(
+        "CREATE TABLE IF NOT EXISTS {} (\n  {}\n){options}",
+        q(t.name),
+        defs.join(",\n  ")
+    )];
+    if !mysql {
+        out.extend(t.indexes.iter().map(|(name, cols)| {
+            format!(
+                "CREATE INDEX IF NOT EXISTS {} ON {} ({})",
+                q(name),
+                q(t.name),
+                list(cols)
+            )
+        }));
+    }
+    out
+}
+
+const COMPONENT: &str = "store";
+
+/// The schema version recorded in the database, or `None` when no row exists yet.
+pub(crate) async fn recorded_version(db: &Db) -> Result<Option<i64>, StoreError> {
+    let sql = "SELECT version FROM migtui_schema WHERE component = :c";
+    let rows = db.query(sql, &Params::new().bind("c", COMPONENT)).await?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(rows.int(0, "version")?))
+}
+
+/// Create or upgrade the `migtui_*` tables to [`SCHEMA_VERSION`]; returns the version now in
+/// place. Safe to run concurrently from two processes: every statement is idempotent and the
+/// version only moves forward.
+pub(crate) async fn ensure(db: &Db) -> Result<i64, StoreError> {
+    let d = db.dialect();
+    for stmt in create_table_sql(d, &SCHEMA) {
+        db.execute_script(&stmt).await?;
+    }
+    let found = match recorded_version(db).await? {
+        Some(v) => v,
+        None => {
+            let sql = format!(
+                "INSERT INTO migtui_schema (component, version, updated_us) VALUES (:c, 0, {})",
+                now_sql(d)
+            );
+            // Another process may have inserted it first; what counts is that a row exists.
+            let inserted = db.execute(&sql, &Params::new().bind("c", COMPONENT)).await;
+            match (inserted, recorded_version(db).await?) {
+                (_, Some(v)) => v,
+                (Err(e), None) => return Err(e.into()),
+                (Ok(_), None) => {
+                    return Err(StoreError::Invalid(
+                        "migtui_schema: the version row vanished right after it was written".into(),
+                    ));
+                }
+            }
+        }
+    };
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::NewerSchema {
+            db: db.name().to_string(),
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    for step in STEPS.iter().filter(|s| s.version > found) {
+        for table in step.tables {
+            for stmt in create_table_sql(d, table) {
+                db.execute_script(&stmt).await?;
+            }
+        }
+        let sql = format!(
+            "UPDATE migtui_schema SET version = :v, updated_us = {} \
+             WHERE component = :c AND version < :v",
+            now_sql(d)
+        );
+        let params = Params::new().bind("v", step.version).bind("c", COMPONENT);
+        db.execute(&sql, &params).await?;
+    }
+    Ok(recorded_version(db).await?.unwrap_or(found))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ddl_is_idempotent_and_portable() {
+        for engine in [Engine::Postgres, Engine::MySql, Engine::Sqlite] {
+            let d = engine.dialect();
+            for step in STEPS {
+                for t in step.tables {
+                    let sql = create_table_sql(d, t);
+                    assert!(sql[0].starts_with("CREATE TABLE IF NOT EXISTS"), "{sql:?}");
+                    assert!(sql[1..].iter().all(|s| s.contains("IF NOT EXISTS")));
+                }
+            }
+        }
+        let my = create_table_sql(Engine::MySql.dialect(), &AUDIT);
+        assert_eq!(my.len(), 1, "MySQL indexes are inline");
+        assert!(my[0].contains("INDEX `migtui_audit_by_time` (`migration`, `at_us`)"));
+        let pg = create_table_sql(Engine::Postgres.dialect(), &AUDIT);
+        assert_eq!(pg.len(), 3);
+        assert!(pg[0].contains("\"id\" BIGSERIAL PRIMARY KEY,"));
+    }
+
+    #[test]
+    fn versions_increase() {
+        assert!(STEPS.windows(2).all(|w| w[0].version < w[1].version));
+        assert!(STEPS[0].version >= 1);
+    }
+}
