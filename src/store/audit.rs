@@ -1,9 +1,9 @@
 //! The audit log: who did what, when, with which parameters, and how it ended. Read in pages,
 //! newest first, so a long migration never loads the whole log into memory.
 
-use crate::db::{Params, Rows, Transaction};
+use crate::db::{Dialect, Params, Rows, Transaction};
 
-use super::row::{RowExt, now_in};
+use super::row::{RowExt, now_sql};
 use super::{AuditRecord, Operator, Store, StoreError};
 
 /// The most rows one page returns, whatever the caller asks for.
@@ -21,17 +21,9 @@ impl Store {
         operator: &Operator,
     ) -> Result<AuditRecord, StoreError> {
         let mut tx = self.db.begin().await?;
-        let at = now_in(&mut *tx, self.db.dialect()).await?;
-        let record = insert(
-            &mut *tx,
-            &self.migration,
-            operator,
-            action,
-            params,
-            outcome,
-            at,
-        )
-        .await?;
+        let d = self.db.dialect();
+        let m = self.migration.as_str();
+        let record = insert(&mut *tx, d, m, operator, action, params, outcome, None).await?;
         tx.commit().await?;
         Ok(record)
     }
@@ -79,22 +71,28 @@ impl Store {
 }
 
 /// Insert an audit line inside the caller's transaction, so it commits (or not) with the change
-/// it records.
+/// it records. `at_us` is the time to record; `None` takes the database clock in the insert
+/// itself, so the statement is the transaction's first write (SQLite then takes its write lock
+/// up front instead of failing to upgrade a read under contention).
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn insert(
     tx: &mut dyn Transaction,
+    d: &dyn Dialect,
     migration: &str,
     op: &Operator,
     action: &str,
     params: serde_json::Value,
     outcome: &str,
-    at_us: i64,
+    at_us: Option<i64>,
 ) -> Result<AuditRecord, StoreError> {
-    let sql = "INSERT INTO migtui_audit \
-               (migration, at_us, os_user, host, operator_id, pid, action, params, outcome) \
-               VALUES (:m, :at, :user, :host, :op, :pid, :action, :params, :outcome)";
-    let p = Params::new()
+    let at_sql = if at_us.is_some() { ":at" } else { now_sql(d) };
+    let sql = format!(
+        "INSERT INTO migtui_audit \
+         (migration, at_us, os_user, host, operator_id, pid, action, params, outcome) \
+         VALUES (:m, {at_sql}, :user, :host, :op, :pid, :action, :params, :outcome)"
+    );
+    let mut p = Params::new()
         .bind("m", migration)
-        .bind("at", at_us)
         .bind("user", op.user.as_str())
         .bind("host", op.host.as_str())
         .bind("op", op.id.as_str())
@@ -102,21 +100,23 @@ pub(crate) async fn insert(
         .bind("action", action)
         .bind("params", params.to_string())
         .bind("outcome", outcome);
-    tx.execute(sql, &p).await?;
-    // The id: portable (no RETURNING on MySQL) and exact, since operator ids are per process
-    // and this transaction's own row is visible to it.
-    let sql = "SELECT id FROM migtui_audit \
-               WHERE migration = :m AND operator_id = :op AND at_us = :at AND action = :action \
+    if let Some(at) = at_us {
+        p = p.bind("at", at);
+    }
+    tx.execute(&sql, &p).await?;
+    // The id, portably (MySQL has no RETURNING): operator ids are per process, and this
+    // transaction's own row is the newest of its operator and action that it can see.
+    let sql = "SELECT id, at_us FROM migtui_audit \
+               WHERE migration = :m AND operator_id = :op AND action = :action \
                ORDER BY id DESC LIMIT 1";
     let p = Params::new()
         .bind("m", migration)
         .bind("op", op.id.as_str())
-        .bind("at", at_us)
         .bind("action", action);
     let rows = tx.query(sql, &p).await?;
     Ok(AuditRecord {
         id: rows.int(0, "id")?,
-        at_us,
+        at_us: rows.int(0, "at_us")?,
         user: op.user.clone(),
         host: op.host.clone(),
         action: action.to_string(),

@@ -107,17 +107,9 @@ impl Store {
             tx.rollback().await?;
             return Ok(false);
         }
-        let at = now_in(&mut *tx, self.db.dialect()).await?;
-        audit::insert(
-            &mut *tx,
-            &self.migration,
-            op,
-            "lease.release",
-            json!({}),
-            "ok",
-            at,
-        )
-        .await?;
+        let d = self.db.dialect();
+        let m = self.migration.as_str();
+        audit::insert(&mut *tx, d, m, op, "lease.release", json!({}), "ok", None).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -140,6 +132,10 @@ impl Store {
         let m = self.migration.as_str();
         let now = now_sql(self.db.dialect());
         let mut tx = self.db.begin().await?;
+        // Write first: it locks the row against a concurrent takeover (and takes SQLite's write
+        // lock), so the previous holder read next is the one this takeover replaces.
+        let lock = "UPDATE migtui_lease SET ttl_secs = ttl_secs WHERE migration = :m";
+        tx.execute(lock, &Params::new().bind("m", m)).await?;
         let previous = read(&mut *tx, m).await?;
         let sql = format!(
             "UPDATE migtui_lease SET holder_id = :op, holder_user = :user, holder_host = :host, \
@@ -154,16 +150,8 @@ impl Store {
             .await?
             .ok_or_else(|| StoreError::Invalid("the lease vanished during a takeover".into()))?;
         let params = json!({ "reason": reason, "previous": previous.map(|l| l.holder) });
-        audit::insert(
-            &mut *tx,
-            m,
-            op,
-            "lease.takeover",
-            params,
-            "ok",
-            lease.acquired_us,
-        )
-        .await?;
+        let (d, at) = (self.db.dialect(), Some(lease.acquired_us));
+        audit::insert(&mut *tx, d, m, op, "lease.takeover", params, "ok", at).await?;
         tx.commit().await?;
         Ok(lease)
     }
@@ -190,8 +178,8 @@ impl Store {
             return Ok(None);
         };
         let params = json!({ "ttl_secs": ttl });
-        let at = lease.acquired_us;
-        audit::insert(&mut *tx, m, op, "lease.acquire", params, "ok", at).await?;
+        let (d, at) = (self.db.dialect(), Some(lease.acquired_us));
+        audit::insert(&mut *tx, d, m, op, "lease.acquire", params, "ok", at).await?;
         tx.commit().await?;
         Ok(Some(lease))
     }
@@ -234,8 +222,8 @@ impl Store {
             idle_ms as f64 / 1000.0,
             stale.ttl_secs
         );
-        let at = lease.acquired_us;
-        audit::insert(&mut *tx, m, op, "lease.expired", params, &outcome, at).await?;
+        let (d, at) = (self.db.dialect(), Some(lease.acquired_us));
+        audit::insert(&mut *tx, d, m, op, "lease.expired", params, &outcome, at).await?;
         tx.commit().await?;
         Ok(Some(lease))
     }

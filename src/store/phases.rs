@@ -146,7 +146,8 @@ impl Store {
             "from": from, "to": to, "kind": kind, "reason": reason,
             "seq": seq, "failing_gates": failing,
         });
-        audit::insert(&mut *tx, m, operator, kind.action(), params, "ok", at_us).await?;
+        let action = kind.action();
+        audit::insert(&mut *tx, d, m, operator, action, params, "ok", Some(at_us)).await?;
         tx.commit().await?;
 
         Ok(PhaseRecord {

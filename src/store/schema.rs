@@ -226,6 +226,23 @@ pub(crate) fn create_table_sql(d: &dyn Dialect, t: &Table) -> Vec<String> {
 
 const COMPONENT: &str = "store";
 
+/// Run one idempotent DDL statement. Two processes creating the same table at once can still
+/// collide (PostgreSQL's `IF NOT EXISTS` is not atomic: `pg_type_typname_nsp_index`), so a
+/// failure is retried: the second run finds the object and does nothing.
+async fn run_ddl(db: &Db, stmt: &str) -> Result<(), StoreError> {
+    let mut tries = 0;
+    loop {
+        match db.execute_script(stmt).await {
+            Ok(()) => return Ok(()),
+            Err(_) if tries < 3 => {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(50 * tries)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 /// The schema version recorded in the database, or `None` when no row exists yet.
 pub(crate) async fn recorded_version(db: &Db) -> Result<Option<i64>, StoreError> {
     let sql = "SELECT version FROM migtui_schema WHERE component = :c";
@@ -242,7 +259,7 @@ pub(crate) async fn recorded_version(db: &Db) -> Result<Option<i64>, StoreError>
 pub(crate) async fn ensure(db: &Db) -> Result<i64, StoreError> {
     let d = db.dialect();
     for stmt in create_table_sql(d, &SCHEMA) {
-        db.execute_script(&stmt).await?;
+        run_ddl(db, &stmt).await?;
     }
     let found = match recorded_version(db).await? {
         Some(v) => v,
@@ -274,7 +291,7 @@ pub(crate) async fn ensure(db: &Db) -> Result<i64, StoreError> {
     for step in STEPS.iter().filter(|s| s.version > found) {
         for table in step.tables {
             for stmt in create_table_sql(d, table) {
-                db.execute_script(&stmt).await?;
+                run_ddl(db, &stmt).await?;
             }
         }
         let sql = format!(
