@@ -70,10 +70,10 @@ enum Piece<'a> {
 pub fn placeholder_names(sql: &str) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
     for piece in split(sql) {
-        if let Piece::Name(n) = piece {
-            if !names.iter().any(|x| x == n) {
-                names.push(n.to_string());
-            }
+        if let Piece::Name(n) = piece
+            && !names.iter().any(|x| x == n)
+        {
+            names.push(n.to_string());
         }
     }
     names
