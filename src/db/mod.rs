@@ -172,6 +172,9 @@ pub trait Database: Send + Sync + fmt::Debug {
     async fn table_info(&self, table: &str) -> Result<Option<TableInfo>, DbError>;
     /// Rows in a table: exact (`count(*)`) or the engine's cheap estimate.
     async fn row_count(&self, table: &str, exact: bool) -> Result<RowCount, DbError>;
+    /// Prepare a statement without running it and return its result column names: the server
+    /// checks syntax, tables and columns (preflight uses this for every query in the file).
+    async fn describe(&self, sql: &str, params: &Params) -> Result<Vec<String>, DbError>;
 
     /// Close the pool, waiting for connections to finish.
     async fn close(&self);
