@@ -178,6 +178,9 @@ pub struct BackfillStep {
     pub target_chunk_ms: u64,
     pub max_rows_per_second: Option<f64>,
     pub pause_when: Vec<PauseCondition>,
+    /// Old and new are one database: run each chunk as one set-based statement inside it
+    /// instead of reading rows out and writing them back (default false).
+    pub pushdown: bool,
     pub at: Location,
 }
 
