@@ -70,9 +70,8 @@ pub fn load_with_env(
     let text = match source::check_text(&bytes) {
         Ok(text) => text,
         Err((offset, message, hint)) => {
-            // Locate the bad byte within the valid prefix (always valid UTF-8 up to `offset`).
-            let prefix = std::str::from_utf8(&bytes[..offset]).unwrap_or_default();
-            let location = source::Cx::new(path, prefix, env).loc(offset);
+            let prefix = String::from_utf8_lossy(&bytes[..offset]);
+            let location = source::Cx::new(path, &prefix, env).loc(prefix.len());
             return Err(ConfigError {
                 problems: vec![ConfigProblem {
                     location,

@@ -294,14 +294,23 @@ fn databases(
             );
         }
     }
+    let declared: Vec<&str> = all
+        .table
+        .iter()
+        .map(|(k, _)| k.get_ref().as_ref())
+        .collect();
     for required in ["old", "new"] {
         if !all.has(required) {
+            let hint = match did_you_mean(required, declared.iter().copied()) {
+                Some(typo) => format!("rename `[databases.{typo}]` to `[databases.{required}]`?"),
+                None => format!(
+                    "every migration has an `old` and a `new` database: add `[databases.{required}]` with `url = \"${{…}}\"` (they may be the same URL)"
+                ),
+            };
             cx.problem(
                 all.at,
                 format!("[databases.{required}] is missing"),
-                Some(format!(
-                    "every migration has an `old` and a `new` database: add `[databases.{required}]` with `url = \"${{…}}\"` (they may be the same URL)"
-                )),
+                Some(hint),
             );
         }
     }
@@ -312,19 +321,27 @@ fn databases(
 fn database_url(cx: &mut Cx<'_>, s: &Section<'_, '_>, url: Str) -> Option<SecretUrl> {
     let secret = SecretUrl::new(url.value.clone());
     let scheme = secret.scheme();
-    if !url.value.contains(':') || !SCHEMES.contains(&scheme.as_str()) {
-        let shown = if url.value.contains("://") {
-            secret.redacted()
-        } else {
-            "(not a URL)".to_string()
-        };
+    let hint = "use postgres://…, mysql://… (MySQL and MariaDB) or sqlite://FILE";
+    if !url.value.contains(':') {
+        cx.problem(
+            url.at,
+            format!(
+                "`url` in {} is not a database URL: it has no scheme",
+                s.label
+            ),
+            Some(hint.to_string()),
+        );
+        return None;
+    }
+    if !SCHEMES.contains(&scheme.as_str()) {
+        let shown = secret.redacted();
         cx.problem(
             url.at,
             format!(
                 "`url` in {}: unsupported database URL scheme `{scheme}` in {shown}",
                 s.label
             ),
-            Some("use postgres://…, mysql://… (MySQL and MariaDB) or sqlite://FILE".to_string()),
+            Some(hint.to_string()),
         );
         return None;
     }
@@ -546,7 +563,39 @@ fn flag(cx: &mut Cx<'_>, s: &Section<'_, '_>, refs: &mut Refs, base: &Path) -> O
     };
     let mut allowed = vec!["backend", "key", "ramp"];
     allowed.extend_from_slice(specific);
-    s.only(cx, &allowed);
+    // A key of another backend gets a hint naming the backend it belongs to.
+    for (other, keys) in [
+        (
+            "sql",
+            &["database", "table", "key_column", "value_column"][..],
+        ),
+        ("file", &["path"][..]),
+        ("command", &["set", "get"][..]),
+    ] {
+        for key in keys.iter().filter(|k| !allowed.contains(k) && s.has(k)) {
+            cx.problem(
+                s.key_at(key),
+                format!("`{key}` in [flag] applies only to backend = \"{other}\""),
+                Some(format!(
+                    "this flag uses backend = \"{kind}\", which takes: {}",
+                    specific.join(", ")
+                )),
+            );
+        }
+    }
+    let known: Vec<&str> = [
+        "database",
+        "table",
+        "key_column",
+        "value_column",
+        "path",
+        "set",
+        "get",
+    ]
+    .into_iter()
+    .chain(allowed.iter().copied())
+    .collect();
+    s.only(cx, &known);
     let key = s.req_str(cx, "key");
     let mut ramp = Vec::new();
     if let Some(v) = s.get("ramp") {

@@ -5,26 +5,24 @@ use std::path::{Path, PathBuf};
 
 use super::{ConfigProblem, Location};
 
-/// What the file is made of, before any TOML is read.
+/// What the file is made of, before any TOML is read: the offset of the first bad byte, the
+/// message and a hint when it is not text.
 pub(crate) fn check_text(bytes: &[u8]) -> Result<&str, (usize, String, String)> {
-    let text = match std::str::from_utf8(bytes) {
-        Ok(t) => t,
-        Err(e) => {
-            return Err((
-                e.valid_up_to(),
-                "not a text file: invalid UTF-8".to_string(),
-                "a migration file is UTF-8 TOML; is this the right path?".to_string(),
-            ));
-        }
-    };
-    if let Some(nul) = text.find('\0') {
+    let hint = "a migration file is UTF-8 TOML; is this the right path?".to_string();
+    if let Some(nul) = bytes.iter().position(|b| *b == 0) {
         return Err((
             nul,
             "not a text file: it contains NUL bytes".to_string(),
-            "a migration file is UTF-8 TOML; is this the right path?".to_string(),
+            hint,
         ));
     }
-    Ok(text)
+    std::str::from_utf8(bytes).map_err(|e| {
+        (
+            e.valid_up_to(),
+            "not a text file: invalid UTF-8".to_string(),
+            hint,
+        )
+    })
 }
 
 /// The file being read and every problem found so far.
@@ -182,7 +180,9 @@ pub(crate) fn did_you_mean<'a>(
     candidates
         .into_iter()
         .map(|c| (strsim::jaro_winkler(word, c), c))
-        .filter(|(score, _)| *score >= 0.8)
+        // Jaro-Winkler favours long shared prefixes; a swapped pair in a short name
+        // (`nwe` for `new`) is one Damerau-Levenshtein edit.
+        .filter(|(score, c)| *score >= 0.8 || strsim::damerau_levenshtein(word, c) <= 1)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, c)| c)
 }
@@ -229,5 +229,6 @@ mod tests {
             Some("database")
         );
         assert_eq!(did_you_mean("zzz", ["database", "table"]), None);
+        assert_eq!(did_you_mean("nwe", ["new", "old"]), Some("new"));
     }
 }
