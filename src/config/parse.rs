@@ -158,8 +158,7 @@ pub(crate) fn config(cx: &mut Cx<'_>, root: &DeTable<'_>, path: &Path) -> Option
     refs.check(cx, RefKind::Verify, &verify_names);
 
     let migration = migration?;
-    let mut secrets = cx.secrets.clone();
-    secrets.extend(databases.values().filter_map(|d| d.url.password()));
+    let secrets = cx.secrets.clone();
     if !cx.problems.is_empty() {
         return None;
     }
@@ -320,6 +319,10 @@ fn databases(
 /// Check a database URL's scheme and shape; errors show it with the password masked.
 fn database_url(cx: &mut Cx<'_>, s: &Section<'_, '_>, url: Str) -> Option<SecretUrl> {
     let secret = SecretUrl::new(url.value.clone());
+    // A password written in the file itself is masked too, whatever else is wrong.
+    if let Some(password) = secret.password() {
+        cx.secrets.push(password);
+    }
     let scheme = secret.scheme();
     let hint = "use postgres://…, mysql://… (MySQL and MariaDB) or sqlite://FILE";
     if !url.value.contains(':') {
