@@ -149,7 +149,8 @@ pub struct BackfillSource {
 #[derive(Debug, Clone)]
 pub enum TargetWrite {
     /// Insert (or upsert) into a table by its key; `map` gives target columns as target-side SQL
-    /// expressions over `:source_column` placeholders. Unmapped source columns copy by name.
+    /// expressions over `:source_column` placeholders. Other source columns copy by name to the
+    /// target columns that exist (the samples rely on `status` not being copied to new tables).
     Copy {
         table: String,
         key: Vec<String>,
