@@ -324,3 +324,63 @@ fn every_sample_config_parses_and_validates() {
         );
     }
 }
+
+fn design_vars() -> impl Fn(&str) -> Option<String> {
+    env(&[
+        ("OLD_DATABASE_URL", "sqlite://old.db"),
+        ("NEW_DATABASE_URL", "sqlite://new.db"),
+    ])
+}
+
+#[test]
+fn a_placeholder_in_a_multi_line_string_is_located_on_its_own_line() {
+    let text = DESIGN.replace(
+        "WHERE i.id IN (:keys)\"\"\"",
+        "WHERE i.id IN (:keys) AND i.x = :oops\"\"\"",
+    );
+    let err = parse_text(Path::new("m.toml"), &text, &design_vars()).expect_err("unbound");
+    assert_eq!(err.problems.len(), 1, "{err}");
+    let p = &err.problems[0];
+    let line = text.lines().nth(p.location.line - 1).unwrap_or_default();
+    let at: String = line.chars().skip(p.location.column - 1).take(5).collect();
+    assert_eq!(at, ":oops", "{err}");
+    assert!(
+        p.message.contains("placeholder `:oops` is not bound"),
+        "{err}"
+    );
+}
+
+#[test]
+fn dollar_escapes_and_dollar_quotes_survive_interpolation() {
+    let text = DESIGN.replace(
+        "[contract]\nsql = [",
+        "[contract]\nsql = [\"DO $$ BEGIN RAISE NOTICE '$${HOME} $1'; END $$\", ",
+    );
+    let c = parse_text(Path::new("m.toml"), &text, &design_vars()).expect("valid");
+    let sql = &c.contract.expect("contract").sql[0];
+    assert_eq!(sql, "DO $$ BEGIN RAISE NOTICE '${HOME} $1'; END $$");
+}
+
+#[test]
+fn problems_come_in_file_order_all_at_once() {
+    let text = DESIGN
+        .replace(
+            "name = \"incident-statuses\"",
+            "nam = \"incident-statuses\"",
+        )
+        .replace("chunk_rows = 5000", "chunk_rows = \"many\"")
+        .replace("keys = \"verify:status\"", "keys = \"verify:statuss\"");
+    let err = parse_text(Path::new("m.toml"), &text, &design_vars()).expect_err("three mistakes");
+    let lines: Vec<usize> = err.problems.iter().map(|p| p.location.line).collect();
+    assert_eq!(lines.len(), 4, "{err}"); // unknown `nam` + missing `name` + the other two
+    assert!(lines.windows(2).all(|w| w[0] <= w[1]), "{err}");
+    let shown = err.to_string();
+    for needle in [
+        "unknown key `nam`",
+        "did you mean `name`?",
+        "expected an integer, found a string",
+        "unknown verify check `statuss`",
+    ] {
+        assert!(shown.contains(needle), "{needle} not in:\n{shown}");
+    }
+}
