@@ -4,6 +4,7 @@
 mod model;
 mod parse;
 mod read;
+mod sections;
 mod source;
 mod steps;
 
