@@ -99,7 +99,7 @@ pub(crate) fn backfill(
 fn source(cx: &mut Cx<'_>, s: &Section<'_, '_>, refs: &mut Refs) -> Option<BackfillSource> {
     s.only(cx, &["database", "table", "query", "key", "columns"]);
     let database = database_ref(cx, s, "database", "old", refs);
-    let key = key_list(cx, s, "key");
+    let key_strs = s.str_list(cx, "key", true).unwrap_or_default();
     let kind = match (s.has("table"), s.has("query")) {
         (true, true) => {
             cx.problem(
@@ -121,7 +121,7 @@ fn source(cx: &mut Cx<'_>, s: &Section<'_, '_>, refs: &mut Refs) -> Option<Backf
             let columns = s.str_list(cx, "columns", true);
             if let Some(cols) = &columns {
                 let names: Vec<&str> = cols.iter().map(|c| c.value.as_str()).collect();
-                for k in s.str_list(cx, "key", true).unwrap_or_default() {
+                for k in &key_strs {
                     if !names.contains(&k.value.as_str()) {
                         cx.problem(
                             k.at,
@@ -155,7 +155,7 @@ fn source(cx: &mut Cx<'_>, s: &Section<'_, '_>, refs: &mut Refs) -> Option<Backf
     Some(BackfillSource {
         database,
         kind,
-        key,
+        key: key_strs.into_iter().map(|k| k.value).collect(),
     })
 }
 
