@@ -2,8 +2,6 @@
 
 mod check;
 mod output;
-mod phase_cmd;
-mod status;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -123,9 +121,11 @@ pub fn main() -> ExitCode {
 async fn run(cli: Cli) -> u8 {
     match cli.command {
         Command::Check { file, json } => check::run(&file.config, json).await,
-        Command::Status { file, json } => status::run(&file.config, json).await,
-        Command::Advance { file, reason, confirm } => phase_cmd::advance(&file.config, reason, confirm).await,
-        Command::Rollback { file, reason } => phase_cmd::rollback(&file.config, reason).await,
+        Command::Status { .. } | Command::Advance { .. } | Command::Rollback { .. } => {
+            // Wired to the session when the store/session branch merges (same commit series).
+            eprintln!("migtui: this command needs the session, which is being merged");
+            exit::UNAVAILABLE
+        }
     }
 }
 
