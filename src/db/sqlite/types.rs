@@ -48,7 +48,7 @@ pub(super) struct ColType {
     declared: SqliteTypeInfo,
 }
 
-pub(super) fn column_types(cols: &[SqliteColumn]) -> Vec<ColType> {
+pub(super) fn column_types(cols: &[SqliteColumn], _state: &()) -> Vec<ColType> {
     cols.iter()
         .map(|c| ColType {
             name: c.name().to_string(),
