@@ -4,6 +4,7 @@
 //! [`Value`]s, [`Rows`] and [`Params`]. SQL that differs by engine lives beside its engine, in
 //! that engine's [`Dialect`].
 
+mod driver;
 mod error;
 pub mod mysql;
 pub mod normalize;

@@ -199,3 +199,24 @@ pub async fn all_engines() -> Vec<TestDb> {
     v.extend(TestDb::mysql().await);
     v
 }
+
+impl TestDb {
+    /// This database as the migration file would describe it (`name` is the file's name for
+    /// it, e.g. `old`).
+    pub fn config(&self, name: &str) -> migtui::config::DatabaseConfig {
+        migtui::config::DatabaseConfig {
+            name: name.to_string(),
+            url: migtui::secret::SecretUrl::new(self.url.clone()),
+            max_connections: 2,
+            statement_timeout_ms: 30_000,
+            at: Default::default(),
+        }
+    }
+
+    /// Connect through migtui's own database layer (the code under test).
+    pub async fn connect(&self) -> migtui::db::Db {
+        migtui::db::connect(&self.config("test"), &migtui::secret::Secrets::default())
+            .await
+            .unwrap_or_else(|e| panic!("connect to {}: {e}", self.name))
+    }
+}
