@@ -149,7 +149,8 @@ pub struct BackfillSource {
 #[derive(Debug, Clone)]
 pub enum TargetWrite {
     /// Insert (or upsert) into a table by its key; `map` gives target columns as target-side SQL
-    /// expressions over `:source_column` placeholders. Unmapped source columns copy by name.
+    /// expressions over `:source_column` placeholders. Other source columns copy by name to the
+    /// target columns that exist (the samples rely on `status` not being copied to new tables).
     Copy {
         table: String,
         key: Vec<String>,
@@ -178,6 +179,9 @@ pub struct BackfillStep {
     pub target_chunk_ms: u64,
     pub max_rows_per_second: Option<f64>,
     pub pause_when: Vec<PauseCondition>,
+    /// Old and new are one database: run each chunk as one set-based statement inside it
+    /// instead of reading rows out and writing them back (default false).
+    pub pushdown: bool,
     pub at: Location,
 }
 

@@ -158,15 +158,17 @@ pub(crate) fn transport_connect_error(ctx: &Ctx, err: &sqlx::Error) -> DbError {
 
 /// Writes `Db`/`Tx` structs with the `Database` and `Transaction` impls over one sqlx engine.
 /// The engine module provides `bind(query, Value)`, `decode_row(&ctx, &row, &types)`,
-/// `column_types(columns)`, `classify(&ctx, sql, err) -> DbError`, and the
-/// `server_version`, `table_info`, `row_count` inherent methods on `Db`.
+/// `column_types(columns, &state)`, `classify(&ctx, sql, err) -> DbError`, the
+/// `server_version`, `table_info`, `row_count` and `after_script` inherent methods on `Db`, and
+/// `$State`: what the engine remembers between queries (MariaDB: its JSON columns).
 macro_rules! sqlx_database {
-    ($DB:ty, $Conn:ty, $engine:expr) => {
+    ($DB:ty, $Conn:ty, $engine:expr, $State:ty) => {
         /// One database behind a sqlx pool. Clones share the pool.
         #[derive(Clone)]
         pub struct Db {
             ctx: std::sync::Arc<$crate::db::driver::Ctx>,
             pool: sqlx::Pool<$DB>,
+            state: std::sync::Arc<$State>,
         }
 
         impl std::fmt::Debug for Db {
@@ -183,6 +185,7 @@ macro_rules! sqlx_database {
         /// (even for an empty result, from the prepared statement).
         async fn run_query(
             ctx: &$crate::db::driver::Ctx,
+            state: &$State,
             conn: &mut $Conn,
             sql: &str,
             params: &$crate::db::Params,
@@ -216,7 +219,7 @@ macro_rules! sqlx_database {
                 .iter()
                 .map(|c| c.name().to_string())
                 .collect();
-            let types = column_types(first.columns());
+            let types = column_types(first.columns(), state);
             out.rows.reserve(raw.len());
             for row in &raw {
                 out.rows.push(decode_row(ctx, row, &types)?);
@@ -278,7 +281,7 @@ macro_rules! sqlx_database {
                     .acquire()
                     .await
                     .map_err(|e| classify(&self.ctx, sql, e))?;
-                run_query(&self.ctx, &mut conn, sql, params).await
+                run_query(&self.ctx, &self.state, &mut conn, sql, params).await
             }
 
             async fn execute(
@@ -302,7 +305,11 @@ macro_rules! sqlx_database {
                     .map_err(|e| classify(&self.ctx, sql, e))?;
                 run_script(&mut conn, sql.to_string())
                     .await
-                    .map_err(|e| classify(&self.ctx, sql, e))
+                    .map_err(|e| classify(&self.ctx, sql, e))?;
+                drop(conn);
+                // Scripts are where DDL runs: let the engine re-read what it caches.
+                self.after_script().await;
+                Ok(())
             }
 
             async fn begin(&self) -> Result<Box<dyn $crate::db::Transaction>, $crate::db::DbError> {
@@ -313,6 +320,7 @@ macro_rules! sqlx_database {
                     .map_err(|e| classify(&self.ctx, "BEGIN", e))?;
                 Ok(Box::new(Tx {
                     ctx: self.ctx.clone(),
+                    state: self.state.clone(),
                     tx,
                 }))
             }
@@ -344,6 +352,7 @@ macro_rules! sqlx_database {
         /// A transaction on one pooled connection; sqlx rolls it back when dropped uncommitted.
         pub struct Tx {
             ctx: std::sync::Arc<$crate::db::driver::Ctx>,
+            state: std::sync::Arc<$State>,
             tx: sqlx::Transaction<'static, $DB>,
         }
 
@@ -354,7 +363,7 @@ macro_rules! sqlx_database {
                 sql: &str,
                 params: &$crate::db::Params,
             ) -> Result<$crate::db::Rows, $crate::db::DbError> {
-                run_query(&self.ctx, &mut self.tx, sql, params).await
+                run_query(&self.ctx, &self.state, &mut self.tx, sql, params).await
             }
             async fn execute(
                 &mut self,

@@ -42,7 +42,7 @@ impl Dialect for MySqlDialect {
     }
 }
 
-sqlx_database!(MySql, MySqlConnection, Engine::MySql);
+sqlx_database!(MySql, MySqlConnection, Engine::MySql, types::JsonColumns);
 
 const URL_EXAMPLE: &str = "mysql://user:password@host:3306/database";
 
@@ -64,6 +64,14 @@ pub async fn connect(cfg: &DatabaseConfig, secrets: &Secrets) -> Result<super::D
         .fetch_one(&mut probe)
         .await
         .map_err(|e| connect_error(&ctx, &e))?;
+    let json = types::JsonColumns::default();
+    // MySQL before 8.0.16 has no CHECK_CONSTRAINTS: then no column is MariaDB-style JSON.
+    if let Ok(checks) = sqlx::query_scalar::<_, String>(types::JSON_CHECKS_SQL)
+        .fetch_all(&mut probe)
+        .await
+    {
+        json.set(&checks);
+    }
     let _ = probe.close().await;
     // MariaDB: max_statement_time in seconds; MySQL: max_execution_time in ms (SELECT only).
     let timeout_sql = if version.0.contains("MariaDB") {
@@ -91,6 +99,7 @@ pub async fn connect(cfg: &DatabaseConfig, secrets: &Secrets) -> Result<super::D
     Ok(Arc::new(Db {
         ctx: Arc::new(ctx),
         pool,
+        state: Arc::new(json),
     }))
 }
 
@@ -152,6 +161,16 @@ fn split_name(table: &str) -> (Option<String>, String) {
 }
 
 impl Db {
+    /// Re-read which columns are MariaDB JSON: the script may have created or altered some.
+    async fn after_script(&self) {
+        if let Ok(checks) = sqlx::query_scalar::<_, String>(types::JSON_CHECKS_SQL)
+            .fetch_all(&self.pool)
+            .await
+        {
+            self.state.set(&checks);
+        }
+    }
+
     async fn server_version(&self) -> Result<String, DbError> {
         let rows = super::Database::query(self, "SELECT VERSION()", &Params::new()).await?;
         Ok(rows.scalar().map(Value::display).unwrap_or_default())

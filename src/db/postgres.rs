@@ -40,7 +40,7 @@ impl Dialect for PostgresDialect {
     }
 }
 
-sqlx_database!(Postgres, PgConnection, Engine::Postgres);
+sqlx_database!(Postgres, PgConnection, Engine::Postgres, ());
 
 const URL_EXAMPLE: &str = "postgres://user:password@host:5432/database";
 
@@ -69,6 +69,7 @@ pub async fn connect(cfg: &DatabaseConfig, secrets: &Secrets) -> Result<super::D
     Ok(Arc::new(Db {
         ctx: Arc::new(ctx),
         pool,
+        state: Arc::new(()),
     }))
 }
 
@@ -127,6 +128,9 @@ fn split_name(table: &str) -> (Option<&str>, &str) {
 }
 
 impl Db {
+    /// Nothing cached between queries.
+    async fn after_script(&self) {}
+
     async fn server_version(&self) -> Result<String, DbError> {
         let rows = super::Database::query(self, "SELECT version()", &Params::new()).await?;
         Ok(rows.scalar().map(Value::display).unwrap_or_default())

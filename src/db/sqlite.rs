@@ -41,7 +41,7 @@ impl Dialect for SqliteDialect {
     }
 }
 
-sqlx_database!(Sqlite, SqliteConnection, Engine::Sqlite);
+sqlx_database!(Sqlite, SqliteConnection, Engine::Sqlite, ());
 
 const URL_EXAMPLE: &str = "sqlite://path/to/file.db (add ?mode=rwc to create it)";
 
@@ -80,6 +80,7 @@ pub async fn connect(cfg: &DatabaseConfig, secrets: &Secrets) -> Result<super::D
     Ok(Arc::new(Db {
         ctx: Arc::new(ctx),
         pool,
+        state: Arc::new(()),
     }))
 }
 
@@ -112,6 +113,9 @@ fn split_name(table: &str) -> (String, String) {
 }
 
 impl Db {
+    /// Nothing cached between queries.
+    async fn after_script(&self) {}
+
     async fn server_version(&self) -> Result<String, DbError> {
         let rows = super::Database::query(self, "SELECT sqlite_version()", &Params::new()).await?;
         Ok(rows.scalar().map(Value::display).unwrap_or_default())

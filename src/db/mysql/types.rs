@@ -33,17 +33,60 @@ pub(super) fn bind(q: Query<'_>, v: Value) -> Query<'_> {
     }
 }
 
+/// MariaDB declares `JSON` as `LONGTEXT` with a `CHECK (json_valid(col))`, and the protocol
+/// (as sqlx reads it) names neither the column's origin nor the JSON format. So the driver
+/// remembers the names of the columns of the current database that carry that check (read at
+/// connect and after every `execute_script`), and decodes a TEXT/BLOB result column of that name
+/// as JSON when its text parses. A JSON column read under an alias stays text; `normalize`
+/// still compares it fairly with a JSON value.
+#[derive(Default)]
+pub(crate) struct JsonColumns(std::sync::RwLock<std::collections::HashSet<String>>);
+
+/// The check clauses of the current database, from which [`JsonColumns::set`] picks the JSON
+/// columns.
+pub(super) const JSON_CHECKS_SQL: &str = "SELECT CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS \
+     WHERE CONSTRAINT_SCHEMA = DATABASE()";
+
+impl JsonColumns {
+    pub(super) fn set(&self, check_clauses: &[String]) {
+        let names = check_clauses
+            .iter()
+            .filter_map(|c| {
+                let c: String = c.chars().filter(|ch| !ch.is_whitespace()).collect();
+                let inner = c.strip_prefix("json_valid(`")?.strip_suffix("`)")?;
+                Some(inner.replace("``", "`").to_lowercase())
+            })
+            .collect();
+        if let Ok(mut w) = self.0.write() {
+            *w = names;
+        }
+    }
+
+    fn contains(&self, column: &str) -> bool {
+        self.0
+            .read()
+            .is_ok_and(|s| s.contains(&column.to_lowercase()))
+    }
+}
+
 /// What decoding needs to know about a result column.
 pub(super) struct ColType {
     name: String,
     ty: MySqlTypeInfo,
+    /// Declared JSON on MariaDB (see [`JsonColumns`]).
+    json: bool,
 }
 
-pub(super) fn column_types(cols: &[MySqlColumn]) -> Vec<ColType> {
+pub(super) fn column_types(cols: &[MySqlColumn], json: &JsonColumns) -> Vec<ColType> {
     cols.iter()
         .map(|c| ColType {
             name: c.name().to_string(),
             ty: c.type_info().clone(),
+            // The protocol sends every TEXT/BLOB size as one type, so match them all.
+            json: {
+                let t = c.type_info().name();
+                (t.ends_with("TEXT") || t.ends_with("BLOB")) && json.contains(c.name())
+            },
         })
         .collect()
 }
@@ -58,10 +101,15 @@ pub(super) fn decode_row(
         let raw = row
             .try_get_raw(i)
             .map_err(|e| ctx.decode_error(&col.name, col.ty.name(), e.to_string()))?;
-        out.push(
-            decode_value(raw, &col.ty)
-                .map_err(|e| ctx.decode_error(&col.name, col.ty.name(), e.to_string()))?,
-        );
+        let value = decode_value(raw, &col.ty)
+            .map_err(|e| ctx.decode_error(&col.name, col.ty.name(), e.to_string()))?;
+        out.push(match value {
+            Value::Text(s) if col.json => match serde_json::from_str(&s) {
+                Ok(j) => Value::Json(j),
+                Err(_) => Value::Text(s),
+            },
+            v => v,
+        });
     }
     Ok(out)
 }

@@ -62,7 +62,7 @@ pub(super) struct ColType {
     ty: PgTypeInfo,
 }
 
-pub(super) fn column_types(cols: &[PgColumn]) -> Vec<ColType> {
+pub(super) fn column_types(cols: &[PgColumn], _state: &()) -> Vec<ColType> {
     cols.iter()
         .map(|c| ColType {
             name: c.name().to_string(),
@@ -105,7 +105,9 @@ fn decode_value(raw: PgValueRef<'_>, ty: &PgTypeInfo) -> Res {
         // Through its shortest decimal form, so real 0.1 reads as 0.1, not 0.10000000149.
         "FLOAT4" => Value::Float(dec::<f32>(raw)?.to_string().parse()?),
         "FLOAT8" => Value::Float(dec(raw)?),
-        "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" | "UNKNOWN" | "CITEXT" => Value::Text(dec(raw)?),
+        "TEXT" | "VARCHAR" | "BPCHAR" | "CHAR" | "NAME" | "UNKNOWN" | "CITEXT" => {
+            Value::Text(dec(raw)?)
+        }
         "\"CHAR\"" => Value::Text(char::from(dec::<i8>(raw)? as u8).to_string()),
         "BYTEA" => Value::Bytes(dec(raw)?),
         "DATE" => Value::Date(dec::<NaiveDate>(raw)?),

@@ -2,13 +2,13 @@
 //! values bind to the storage class that keeps them exact and sort correctly, and read back by
 //! the declared type first (BOOLEAN, DATE, TIME, DATETIME/TIMESTAMP), then the storage class.
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime};
 use sqlx::sqlite::{
     Sqlite, SqliteArguments, SqliteColumn, SqliteRow, SqliteTypeInfo, SqliteValueRef,
 };
 use sqlx::{Column, Decode, Row, TypeInfo, ValueRef};
 
 use crate::db::driver::Ctx;
+use crate::db::normalize::parse_temporal;
 use crate::db::{DbError, Value};
 
 type Query<'q> = sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>>;
@@ -48,7 +48,7 @@ pub(super) struct ColType {
     declared: SqliteTypeInfo,
 }
 
-pub(super) fn column_types(cols: &[SqliteColumn]) -> Vec<ColType> {
+pub(super) fn column_types(cols: &[SqliteColumn], _state: &()) -> Vec<ColType> {
     cols.iter()
         .map(|c| ColType {
             name: c.name().to_string(),
@@ -94,36 +94,4 @@ fn decode_value(
         (_, "BLOB") => Value::Bytes(<Vec<u8> as Decode<Sqlite>>::decode(raw)?),
         _ => Value::Text(<String as Decode<Sqlite>>::decode(raw)?),
     })
-}
-
-/// A date, time or timestamp in one of the text forms SQLite applications write; a timestamp
-/// with an offset (`+02:00`, `Z`) becomes a UTC `TimestampTz`.
-pub(crate) fn parse_temporal(s: &str) -> Option<Value> {
-    let s = s.trim();
-    for f in [
-        "%Y-%m-%d %H:%M:%S%.f%:z",
-        "%Y-%m-%dT%H:%M:%S%.f%:z",
-        "%Y-%m-%d %H:%M:%S%.f%#z",
-    ] {
-        if let Ok(t) = DateTime::parse_from_str(s, f) {
-            return Some(Value::TimestampTz(t.to_utc()));
-        }
-    }
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Some(Value::TimestampTz(t.to_utc()));
-    }
-    for f in [TIMESTAMP_FORMAT, "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M"] {
-        if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
-            return Some(Value::Timestamp(t));
-        }
-    }
-    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return Some(Value::Date(d));
-    }
-    for f in ["%H:%M:%S%.f", "%H:%M"] {
-        if let Ok(t) = NaiveTime::parse_from_str(s, f) {
-            return Some(Value::Time(t));
-        }
-    }
-    None
 }
