@@ -5,6 +5,8 @@
 //! which turns a missing server into a failure.
 #![allow(dead_code)]
 
+pub mod migration;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
