@@ -24,7 +24,9 @@ use crate::config::Config;
 use crate::db::{Db, DbError, Engine};
 use crate::engine::phase::{Gate, PhaseId, Plan};
 use crate::engine::preflight;
-use crate::store::{AuditRecord, Lease, LeaseOutcome, Operator, PhaseRecord, Store, StoreError};
+use crate::store::{
+    AuditRecord, Lease, LeaseOutcome, MigrationState, Operator, PhaseRecord, Store, StoreError,
+};
 
 /// What a consumer asks the session to do.
 #[derive(Debug, Clone, PartialEq)]
@@ -321,32 +323,31 @@ impl Session {
         };
         let operator = Operator::current();
         let plan = Plan::new(&config.phases.skip);
-        let lease = match mode {
-            Mode::Drive => match store.acquire(&operator, config.state.lease_ttl_secs).await {
-                Ok(LeaseOutcome::Acquired(lease)) => LeaseState::Driving { lease },
-                Ok(LeaseOutcome::HeldBy(lease)) => LeaseState::Observing { lease },
-                Err(e) => LeaseState::Unknown {
-                    error: e.to_string(),
+        let ttl = config.state.lease_ttl_secs;
+        let lease =
+            match tokio::time::timeout(timeout, first_lease(&store, &operator, mode, ttl)).await {
+                Ok(lease) => lease,
+                Err(_) => LeaseState::Unknown {
+                    error: format!("no answer within {} ms", timeout.as_millis()),
                 },
-            },
-            Mode::Observe => match store.lease().await {
-                Ok(Some(lease)) => LeaseState::Observing { lease },
-                Ok(None) => LeaseState::Free,
-                Err(e) => LeaseState::Unknown {
-                    error: e.to_string(),
-                },
-            },
-        };
-        let state = match store.state().await {
-            Ok(s) => s,
-            Err(e) => {
-                if lease.is_driving() {
-                    let _ = store.release(&operator).await;
+            };
+        let (state, history, recent_actions) =
+            match tokio::time::timeout(timeout, first_look(&store)).await {
+                Ok(Ok(look)) => look,
+                failed => {
+                    if lease.is_driving() {
+                        let _ = tokio::time::timeout(timeout, store.release(&operator)).await;
+                    }
+                    close_all(&dbs).await;
+                    return Err(match failed {
+                        Ok(Err(e)) => e.into(),
+                        _ => SessionError::Timeout {
+                            what: "reading the migration record".into(),
+                            after_ms: timeout.as_millis() as u64,
+                        },
+                    });
                 }
-                close_all(&dbs).await;
-                return Err(e.into());
-            }
-        };
+            };
         let snapshot = Snapshot {
             migration: config.migration.name.clone(),
             phase: state.phase,
@@ -356,11 +357,8 @@ impl Session {
             gates: Vec::new(),
             lease,
             databases,
-            history: store.history(HISTORY_IN_SNAPSHOT).await.unwrap_or_default(),
-            recent_actions: store
-                .audit_page(None, ACTIONS_IN_SNAPSHOT)
-                .await
-                .unwrap_or_default(),
+            history,
+            recent_actions,
         };
         let last_audit = snapshot.recent_actions.first().map_or(0, |r| r.id);
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
@@ -500,6 +498,34 @@ const COMMAND_CAPACITY: usize = 64;
 pub(crate) const HISTORY_IN_SNAPSHOT: usize = 20;
 /// Audit lines kept in the snapshot.
 pub(crate) const ACTIONS_IN_SNAPSHOT: usize = 20;
+
+/// The lease as this session starts: taken (`Drive`, when free or expired), or watched.
+async fn first_lease(store: &Store, operator: &Operator, mode: Mode, ttl: u64) -> LeaseState {
+    let result = match mode {
+        Mode::Drive => store.acquire(operator, ttl).await.map(|o| match o {
+            LeaseOutcome::Acquired(lease) => LeaseState::Driving { lease },
+            LeaseOutcome::HeldBy(lease) => LeaseState::Observing { lease },
+        }),
+        Mode::Observe => store.lease().await.map(|l| match l {
+            Some(lease) => LeaseState::Observing { lease },
+            None => LeaseState::Free,
+        }),
+    };
+    result.unwrap_or_else(|e| LeaseState::Unknown {
+        error: e.to_string(),
+    })
+}
+
+/// The migration record, its recent history and audit lines, for the first snapshot.
+async fn first_look(
+    store: &Store,
+) -> Result<(MigrationState, Vec<PhaseRecord>, Vec<AuditRecord>), StoreError> {
+    Ok((
+        store.state().await?,
+        store.history(HISTORY_IN_SNAPSHOT).await?,
+        store.audit_page(None, ACTIONS_IN_SNAPSHOT).await?,
+    ))
+}
 
 fn database_statuses(
     config: &Config,
