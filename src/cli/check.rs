@@ -19,7 +19,12 @@ pub async fn run(path: &Path, json: bool) -> u8 {
         config.paths.len(),
         config.backups.len()
     );
-    let mut checks = vec![Check { subject: "migration file".into(), status: Status::Ok, detail: summary, fix: None }];
+    let mut checks = vec![Check {
+        subject: "migration file".into(),
+        status: Status::Ok,
+        detail: summary,
+        fix: None,
+    }];
     let (dbs, connect_checks) = preflight::connect_all(&config).await;
     checks.extend(connect_checks);
     checks.extend(preflight::schema_checks(&config, &dbs).await);
@@ -29,7 +34,11 @@ pub async fn run(path: &Path, json: bool) -> u8 {
     // Everything printed passes through the secret mask, driver messages included.
     let checks: Vec<Check> = checks
         .into_iter()
-        .map(|c| Check { detail: config.secrets.mask(&c.detail), fix: c.fix.map(|f| config.secrets.mask(&f)), ..c })
+        .map(|c| Check {
+            detail: config.secrets.mask(&c.detail),
+            fix: c.fix.map(|f| config.secrets.mask(&f)),
+            ..c
+        })
         .collect();
     let failed = checks.iter().filter(|c| c.status == Status::Fail).count();
 
@@ -43,7 +52,11 @@ pub async fn run(path: &Path, json: bool) -> u8 {
         println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
     } else {
         let s = Style::stdout();
-        println!("{} {}", s.bold(&format!("migtui check — {}", config.migration.name)), s.muted(&format!("({})", path.display())));
+        println!(
+            "{} {}",
+            s.bold(&format!("migtui check — {}", config.migration.name)),
+            s.muted(&format!("({})", path.display()))
+        );
         for c in &checks {
             println!("{} {}: {}", s.mark(c.status), c.subject, c.detail);
             if let Some(fix) = &c.fix {
@@ -52,7 +65,15 @@ pub async fn run(path: &Path, json: bool) -> u8 {
         }
         let warned = checks.iter().filter(|c| c.status == Status::Warn).count();
         match failed {
-            0 => println!("\nall {} checks pass{}", checks.len(), if warned > 0 { format!(" ({warned} warning(s))") } else { String::new() }),
+            0 => println!(
+                "\nall {} checks pass{}",
+                checks.len(),
+                if warned > 0 {
+                    format!(" ({warned} warning(s))")
+                } else {
+                    String::new()
+                }
+            ),
             n => println!("\n{n} of {} checks failed", checks.len()),
         }
     }

@@ -54,7 +54,12 @@ pub struct Cli {
 #[derive(Debug, clap::Args)]
 struct FileArg {
     /// The migration file (TOML).
-    #[arg(short = 'c', long = "config", value_name = "FILE", env = "MIGTUI_CONFIG")]
+    #[arg(
+        short = 'c',
+        long = "config",
+        value_name = "FILE",
+        env = "MIGTUI_CONFIG"
+    )]
     config: PathBuf,
 }
 
@@ -107,7 +112,11 @@ enum Command {
 /// Parse the command line, run the command, and turn its outcome into an exit status.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("migtui: cannot start the async runtime: {e}");
@@ -132,7 +141,10 @@ async fn run(cli: Cli) -> u8 {
 /// Load the migration file, or print every problem and return the usage exit status.
 fn load_config(path: &std::path::Path) -> Result<crate::config::Config, u8> {
     crate::config::load(path).map_err(|e| {
-        eprintln!("migtui: the migration file has {} problem(s):\n{e}", e.problems.len());
+        eprintln!(
+            "migtui: the migration file has {} problem(s):\n{e}",
+            e.problems.len()
+        );
         exit::USAGE
     })
 }

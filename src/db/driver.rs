@@ -344,6 +344,30 @@ macro_rules! sqlx_database {
                 Db::row_count(self, table, exact).await
             }
 
+            async fn describe(
+                &self,
+                sql: &str,
+                params: &$crate::db::Params,
+            ) -> Result<Vec<String>, $crate::db::DbError> {
+                use sqlx::{Column as _, Executor as _, Statement as _};
+                let (text, _) =
+                    $crate::db::placeholders::translate(sql, params, $engine.dialect())?;
+                let mut conn = self
+                    .pool
+                    .acquire()
+                    .await
+                    .map_err(|e| classify(&self.ctx, sql, e))?;
+                let stmt = (&mut *conn)
+                    .prepare(text.as_str())
+                    .await
+                    .map_err(|e| classify(&self.ctx, sql, e))?;
+                Ok(stmt
+                    .columns()
+                    .iter()
+                    .map(|c| c.name().to_string())
+                    .collect())
+            }
+
             async fn close(&self) {
                 self.pool.close().await;
             }

@@ -170,7 +170,34 @@ pub async fn schema_checks(config: &Config, dbs: &BTreeMap<String, Db>) -> Vec<C
             .await,
         );
     }
-    checks
+    fold_unconnected(checks)
+}
+
+/// Checks that could not run because their database is down say so once per database, not
+/// once per check: the connection failure above is the one thing to fix.
+fn fold_unconnected(checks: Vec<Check>) -> Vec<Check> {
+    let mut skipped: BTreeMap<String, usize> = BTreeMap::new();
+    let mut out: Vec<Check> = Vec::with_capacity(checks.len());
+    for c in checks {
+        let down = c
+            .detail
+            .strip_prefix("database `")
+            .and_then(|r| r.strip_suffix("` not connected"));
+        match down {
+            Some(db) if c.status == Status::Fail => {
+                *skipped.entry(db.to_string()).or_default() += 1
+            }
+            _ => out.push(c),
+        }
+    }
+    for (db, n) in skipped {
+        out.push(Check::fail(
+            format!("database {db}"),
+            format!("{n} schema check(s) skipped: not connected"),
+            "fix the connection above and run `migtui check` again",
+        ));
+    }
+    out
 }
 
 /// The state store's database must be reachable, and writable by this user.
@@ -353,26 +380,32 @@ async fn backfill_step(
                 ),
             )),
             Ok(Some(t)) => {
+                // Unmapped source columns copy by name to the target columns that exist.
                 let mut written: Vec<String> = map.keys().cloned().collect();
                 for c in source_columns.iter().flatten() {
-                    if !contains(&written, c)
-                        && !map.values().any(|expr| {
-                            placeholder_names(expr)
-                                .iter()
-                                .any(|p| p.eq_ignore_ascii_case(c))
-                        })
-                    {
+                    if !contains(&written, c) && t.column(c).is_some() {
                         written.push(c.clone());
                     }
                 }
-                written.extend(version_column.iter().cloned());
-                if let Some(msg) =
-                    missing_columns(&t, key).or_else(|| missing_columns(&t, &written))
+                let unwritten_key: Vec<&String> =
+                    key.iter().filter(|k| !contains(&written, k)).collect();
+                let mapped: Vec<String> = map
+                    .keys()
+                    .cloned()
+                    .chain(version_column.iter().cloned())
+                    .collect();
+                if let Some(msg) = missing_columns(&t, key).or_else(|| missing_columns(&t, &mapped))
                 {
                     out.push(Check::fail(
                         target_subject,
                         msg,
                         format!("fix `to` (key, map) at {}", step.at),
+                    ));
+                } else if source_columns.is_some() && !unwritten_key.is_empty() {
+                    out.push(Check::fail(
+                        target_subject,
+                        format!("key column(s) {} of {table} get no value: not a source column and not in `map`", quoted_list(&unwritten_key)),
+                        format!("select them in `from` or add them to `map` at {}", step.at),
                     ));
                 } else if !t.is_unique_key(key) {
                     out.push(Check::fail(
