@@ -2,6 +2,8 @@
 
 mod check;
 mod output;
+mod phase_cmd;
+mod status;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -130,11 +132,13 @@ pub fn main() -> ExitCode {
 async fn run(cli: Cli) -> u8 {
     match cli.command {
         Command::Check { file, json } => check::run(&file.config, json).await,
-        Command::Status { .. } | Command::Advance { .. } | Command::Rollback { .. } => {
-            // Wired to the session when the store/session branch merges (same commit series).
-            eprintln!("migtui: this command needs the session, which is being merged");
-            exit::UNAVAILABLE
-        }
+        Command::Status { file, json } => status::run(&file.config, json).await,
+        Command::Advance {
+            file,
+            reason,
+            confirm,
+        } => phase_cmd::advance(&file.config, reason, confirm).await,
+        Command::Rollback { file, reason } => phase_cmd::rollback(&file.config, reason).await,
     }
 }
 

@@ -8,7 +8,14 @@ use super::{exit, load_config};
 use crate::engine::session::{Command, Mode, Outcome, Session, SessionError};
 
 pub async fn advance(path: &Path, reason: Option<String>, confirm: Option<String>) -> u8 {
-    drive(path, Command::Advance { override_reason: reason, confirm }).await
+    drive(
+        path,
+        Command::Advance {
+            override_reason: reason,
+            confirm,
+        },
+    )
+    .await
 }
 
 pub async fn rollback(path: &Path, reason: Option<String>) -> u8 {
@@ -34,7 +41,13 @@ async fn drive(path: &Path, command: Command) -> u8 {
     match result {
         Ok(Outcome::Moved { record }) => {
             for g in &record.gates {
-                println!("{} {}: {} (needs {})", s.pass(g.pass), g.name, g.measured.as_deref().unwrap_or("not measured"), g.threshold);
+                println!(
+                    "{} {}: {} (needs {})",
+                    s.pass(g.pass),
+                    g.name,
+                    g.measured.as_deref().unwrap_or("not measured"),
+                    g.threshold
+                );
             }
             let how = match &record.reason {
                 Some(r) => format!(" (reason: {r})"),
@@ -45,14 +58,23 @@ async fn drive(path: &Path, command: Command) -> u8 {
         }
         Ok(Outcome::Refused { why, gates }) => {
             for g in &gates {
-                println!("{} {}: {} (needs {})\n    {}", s.pass(g.pass), g.name, g.measured.as_deref().unwrap_or("not measured"), g.threshold, g.explanation);
+                println!(
+                    "{} {}: {} (needs {})\n    {}",
+                    s.pass(g.pass),
+                    g.name,
+                    g.measured.as_deref().unwrap_or("not measured"),
+                    g.threshold,
+                    g.explanation
+                );
             }
             eprintln!("migtui: refused: {}", secrets.mask(&why));
             exit::FAILED
         }
         Ok(Outcome::Done) => exit::OK,
         Err(SessionError::ReadOnly { holder }) => {
-            eprintln!("migtui: read-only: {holder} holds the lease for this migration\n  hint: wait for them, or take over from the cockpit with a reason");
+            eprintln!(
+                "migtui: read-only: {holder} holds the lease for this migration\n  hint: wait for them, or take over from the cockpit with a reason"
+            );
             exit::LEASE_HELD
         }
         Err(e) => {

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::output::{Style, time_us};
 use super::{exit, load_config};
-use crate::engine::session::{LeaseState, Mode, Session, Snapshot};
+use crate::engine::session::{Command, LeaseState, Mode, Session, Snapshot};
 
 /// Version of the `--json` shape; bumped only on incompatible changes.
 pub const STATUS_JSON_VERSION: u32 = 1;
@@ -23,11 +23,21 @@ pub async fn run(path: &Path, json: bool) -> u8 {
             return exit::UNAVAILABLE;
         }
     };
+    // Gates are measured on request: status shows them as they are now.
+    if let Err(e) = session.request(Command::RefreshGates).await {
+        eprintln!(
+            "migtui: measuring the gates failed: {}",
+            secrets.mask(&e.to_string())
+        );
+    }
     let snap = session.snapshot();
     session.shutdown().await;
     if json {
         let doc = serde_json::json!({ "schema_version": STATUS_JSON_VERSION, "status": snap });
-        println!("{}", secrets.mask(&serde_json::to_string_pretty(&doc).unwrap_or_default()));
+        println!(
+            "{}",
+            secrets.mask(&serde_json::to_string_pretty(&doc).unwrap_or_default())
+        );
     } else {
         print!("{}", secrets.mask(&render(&snap, Style::stdout())));
     }
@@ -37,7 +47,11 @@ pub async fn run(path: &Path, json: bool) -> u8 {
 /// The human status page.
 pub fn render(snap: &Snapshot, s: Style) -> String {
     let mut out = String::new();
-    let position = snap.plan.iter().position(|p| *p == snap.phase).map_or(0, |i| i + 1);
+    let position = snap
+        .plan
+        .iter()
+        .position(|p| *p == snap.phase)
+        .map_or(0, |i| i + 1);
     out += &format!(
         "{} — phase {position}/{}: {} (since {})\n",
         s.bold(&snap.migration),
@@ -50,7 +64,11 @@ pub fn render(snap: &Snapshot, s: Style) -> String {
         .plan
         .iter()
         .map(|p| {
-            let name = if p.is_one_way_door() { format!("{p}⚠") } else { p.to_string() };
+            let name = if p.is_one_way_door() {
+                format!("{p}⚠")
+            } else {
+                p.to_string()
+            };
             if *p == snap.phase {
                 format!("[{name}]")
             } else if *p < snap.phase {
@@ -64,14 +82,24 @@ pub fn render(snap: &Snapshot, s: Style) -> String {
 
     match snap.next {
         Some(next) => {
-            let door = if next.is_one_way_door() { s.danger(" (one-way door: --confirm needed)") } else { String::new() };
+            let door = if next.is_one_way_door() {
+                s.danger(" (one-way door: --confirm needed)")
+            } else {
+                String::new()
+            };
             out += &format!("\nto advance to {next}{door}, gates of {}:\n", snap.phase);
             if snap.gates.is_empty() {
                 out += "  (none)\n";
             }
             for g in &snap.gates {
                 let measured = g.measured.as_deref().unwrap_or("not measured");
-                out += &format!("  {} {}: {measured} (needs {})\n      {}\n", s.pass(g.pass), g.name, g.threshold, s.muted(&g.explanation));
+                out += &format!(
+                    "  {} {}: {measured} (needs {})\n      {}\n",
+                    s.pass(g.pass),
+                    g.name,
+                    g.threshold,
+                    s.muted(&g.explanation)
+                );
             }
         }
         None => out += "\nthe migration is complete\n",
@@ -97,7 +125,13 @@ pub fn render(snap: &Snapshot, s: Style) -> String {
             None => String::new(),
             Some(e) => format!(" — {e}"),
         };
-        out += &format!("  {} {:<6} {:<14} {}{state}\n", s.pass(d.connected), d.name, d.engine, d.target);
+        out += &format!(
+            "  {} {:<6} {:<14} {}{state}\n",
+            s.pass(d.connected),
+            d.name,
+            d.engine,
+            d.target
+        );
     }
 
     out += "\nlast actions:\n";
@@ -105,7 +139,14 @@ pub fn render(snap: &Snapshot, s: Style) -> String {
         out += "  (none yet)\n";
     }
     for a in snap.recent_actions.iter().take(10) {
-        out += &format!("  {}  {}@{}  {}  {}\n", time_us(a.at_us), a.user, a.host, a.action, a.outcome);
+        out += &format!(
+            "  {}  {}@{}  {}  {}\n",
+            time_us(a.at_us),
+            a.user,
+            a.host,
+            a.action,
+            a.outcome
+        );
     }
     out
 }

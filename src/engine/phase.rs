@@ -72,9 +72,9 @@ impl PhaseId {
             PhaseId::Backfill => "copy existing rows into the new model, step by step",
             PhaseId::Shadow => "sample and compare rows; probe latency per read path",
             PhaseId::ReadNew => "reads go to the new model behind the flag",
-            PhaseId::StopOldWrites => "the application stops writing the old model (one-way door)",
+            PhaseId::StopOldWrites => "the application stops writing the old model",
             PhaseId::Backup => "back up what will be dropped and verify it",
-            PhaseId::Drop => "run the contract DDL (one-way door)",
+            PhaseId::Drop => "run the contract DDL that drops the old model",
             PhaseId::Done => "the migration is complete",
         }
     }
