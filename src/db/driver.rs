@@ -415,3 +415,18 @@ macro_rules! sqlx_database {
 }
 
 pub(crate) use sqlx_database;
+
+/// The exact row count of a table, `SELECT count(*)`, for every engine.
+pub(crate) async fn exact_count(
+    db: &dyn super::Database,
+    table: &str,
+) -> Result<super::RowCount, DbError> {
+    let sql = format!("SELECT count(*) FROM {}", db.dialect().quote_path(table));
+    let rows = db.query(&sql, &super::Params::new()).await?;
+    let rows = match rows.scalar() {
+        Some(super::Value::Int(n)) => (*n).max(0) as u64,
+        Some(super::Value::UInt(n)) => *n,
+        _ => 0,
+    };
+    Ok(super::RowCount { rows, exact: true })
+}

@@ -72,8 +72,10 @@ impl fmt::Display for Engine {
 /// The SQL text that differs by engine. Each engine's implementation lives in its own module.
 pub trait Dialect: Send + Sync {
     fn engine(&self) -> Engine;
-    /// Quote one identifier (`"a""b"`, `` `a``b` ``).
-    fn quote_ident(&self, ident: &str) -> String;
+    /// Quote one identifier: ANSI `"a""b"` unless the engine says otherwise (MySQL's backticks).
+    fn quote_ident(&self, ident: &str) -> String {
+        format!("\"{}\"", ident.replace('"', "\"\""))
+    }
     /// Quote a possibly qualified name (`schema.table`), part by part.
     fn quote_path(&self, path: &str) -> String {
         path.split('.')
@@ -89,9 +91,23 @@ pub trait Dialect: Send + Sync {
     /// Column definition of an auto-increment 64-bit primary key.
     fn serial_primary_key(&self) -> &'static str;
     /// A text type usable in a primary key or index (MySQL cannot index unbounded TEXT).
-    fn key_text_type(&self) -> &'static str;
+    fn key_text_type(&self) -> &'static str {
+        "TEXT"
+    }
     /// Unbounded text.
-    fn text_type(&self) -> &'static str;
+    fn text_type(&self) -> &'static str {
+        "TEXT"
+    }
+    /// True where `CREATE INDEX IF NOT EXISTS` is missing (MySQL): migtui's own tables then
+    /// declare their indexes inside `CREATE TABLE IF NOT EXISTS`, idempotent as a whole.
+    fn indexes_inline(&self) -> bool {
+        false
+    }
+    /// Table options for migtui's own tables (MySQL: utf8mb4 with a binary collation, so
+    /// reasons with emoji survive and keys compare exactly, whatever the database default).
+    fn state_table_options(&self) -> &'static str {
+        ""
+    }
 }
 
 /// A column as introspected.

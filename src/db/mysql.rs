@@ -40,6 +40,12 @@ impl Dialect for MySqlDialect {
     fn text_type(&self) -> &'static str {
         "LONGTEXT"
     }
+    fn indexes_inline(&self) -> bool {
+        true
+    }
+    fn state_table_options(&self) -> &'static str {
+        " DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+    }
 }
 
 sqlx_database!(MySql, MySqlConnection, Engine::MySql, types::JsonColumns);
@@ -213,13 +219,13 @@ impl Db {
             .rows
             .iter()
             .map(|r| ColumnInfo {
-                name: text(&r[0]),
+                name: r[0].to_text(),
                 data_type: if matches!(r[3], Value::Int(1) | Value::Bool(true)) {
                     "json".to_string()
                 } else {
-                    text(&r[1])
+                    r[1].to_text()
                 },
-                nullable: text(&r[2]) == "YES",
+                nullable: r[2].to_text() == "YES",
             })
             .collect();
         // Unique indexes over plain columns (a functional index part has no COLUMN_NAME).
@@ -250,7 +256,7 @@ impl Db {
             }
         };
         for r in &idx.rows {
-            let index = text(&r[0]);
+            let index = r[0].to_text();
             if current.as_ref().is_none_or(|c| c.0 != index) {
                 finish(&mut info, current.take());
                 current = Some((index, Vec::new(), true));
@@ -258,7 +264,7 @@ impl Db {
             if let Some(c) = current.as_mut() {
                 match &r[1] {
                     Value::Null => c.2 = false,
-                    v => c.1.push(text(v)),
+                    v => c.1.push(v.to_text()),
                 }
             }
         }
@@ -282,22 +288,6 @@ impl Db {
                 });
             }
         }
-        let sql = format!("SELECT COUNT(*) FROM {}", MySqlDialect.quote_path(table));
-        let rows = super::Database::query(self, &sql, &Params::new()).await?;
-        let n = match rows.scalar() {
-            Some(Value::Int(n)) => (*n).max(0) as u64,
-            _ => 0,
-        };
-        Ok(RowCount {
-            rows: n,
-            exact: true,
-        })
-    }
-}
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::Text(s) => s.clone(),
-        other => other.display(),
+        driver::exact_count(self, table).await
     }
 }

@@ -20,9 +20,6 @@ impl Dialect for PostgresDialect {
     fn engine(&self) -> Engine {
         Engine::Postgres
     }
-    fn quote_ident(&self, ident: &str) -> String {
-        format!("\"{}\"", ident.replace('"', "\"\""))
-    }
     fn placeholder(&self, index: usize) -> String {
         format!("${index}")
     }
@@ -31,12 +28,6 @@ impl Dialect for PostgresDialect {
     }
     fn serial_primary_key(&self) -> &'static str {
         "BIGSERIAL PRIMARY KEY"
-    }
-    fn key_text_type(&self) -> &'static str {
-        "TEXT"
-    }
-    fn text_type(&self) -> &'static str {
-        "TEXT"
     }
 }
 
@@ -175,8 +166,8 @@ impl Db {
             .rows
             .iter()
             .map(|r| ColumnInfo {
-                name: text(&r[0]),
-                data_type: text(&r[1]),
+                name: r[0].to_text(),
+                data_type: r[1].to_text(),
                 nullable: matches!(r[2], Value::Bool(true)),
             })
             .collect();
@@ -229,23 +220,7 @@ impl Db {
                 });
             }
         }
-        let sql = format!("SELECT count(*) FROM {}", PostgresDialect.quote_path(table));
-        let rows = super::Database::query(self, &sql, &Params::new()).await?;
-        let n = match rows.scalar() {
-            Some(Value::Int(n)) => (*n).max(0) as u64,
-            _ => 0,
-        };
-        Ok(RowCount {
-            rows: n,
-            exact: true,
-        })
-    }
-}
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::Text(s) => s.clone(),
-        other => other.display(),
+        driver::exact_count(self, table).await
     }
 }
 

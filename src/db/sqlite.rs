@@ -21,9 +21,6 @@ impl Dialect for SqliteDialect {
     fn engine(&self) -> Engine {
         Engine::Sqlite
     }
-    fn quote_ident(&self, ident: &str) -> String {
-        format!("\"{}\"", ident.replace('"', "\"\""))
-    }
     fn placeholder(&self, index: usize) -> String {
         format!("?{index}")
     }
@@ -32,12 +29,6 @@ impl Dialect for SqliteDialect {
     }
     fn serial_primary_key(&self) -> &'static str {
         "INTEGER PRIMARY KEY AUTOINCREMENT"
-    }
-    fn key_text_type(&self) -> &'static str {
-        "TEXT"
-    }
-    fn text_type(&self) -> &'static str {
-        "TEXT"
     }
 }
 
@@ -153,14 +144,14 @@ impl Db {
         };
         let mut pk: Vec<(i64, String)> = Vec::new();
         for r in &cols.rows {
-            let name = text(&r[0]);
+            let name = r[0].to_text();
             let pk_pos = int(&r[3]);
             if pk_pos > 0 {
                 pk.push((pk_pos, name.clone()));
             }
             info.columns.push(ColumnInfo {
                 name,
-                data_type: text(&r[1]),
+                data_type: r[1].to_text(),
                 // A primary key column is reported NOT NULL, as on the other engines.
                 nullable: int(&r[2]) == 0 && pk_pos == 0,
             });
@@ -179,7 +170,7 @@ impl Db {
         )
         .await?;
         for r in &idx.rows {
-            if let Ok(serde_json::Value::Array(a)) = serde_json::from_str(&text(&r[1])) {
+            if let Ok(serde_json::Value::Array(a)) = serde_json::from_str(&r[1].to_text()) {
                 info.unique.push(
                     a.iter()
                         .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_string))
@@ -192,19 +183,7 @@ impl Db {
 
     /// SQLite keeps no row estimate; counting is exact (and the only way).
     async fn row_count(&self, table: &str, _exact: bool) -> Result<RowCount, DbError> {
-        let sql = format!("SELECT count(*) FROM {}", SqliteDialect.quote_path(table));
-        let rows = super::Database::query(self, &sql, &Params::new()).await?;
-        Ok(RowCount {
-            rows: int(rows.scalar().unwrap_or(&Value::Null)).max(0) as u64,
-            exact: true,
-        })
-    }
-}
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::Text(s) => s.clone(),
-        other => other.display(),
+        driver::exact_count(self, table).await
     }
 }
 

@@ -54,6 +54,15 @@ impl Value {
         }
     }
 
+    /// The text of a `Text` value, or the display form of any other (introspection reads
+    /// names and type names this way, whatever type the catalog returns them as).
+    pub fn to_text(&self) -> String {
+        match self {
+            Value::Text(s) => s.clone(),
+            other => other.display(),
+        }
+    }
+
     /// A human rendering for screens and reports (not SQL; values are never spliced into SQL).
     pub fn display(&self) -> String {
         match self {

@@ -5,7 +5,7 @@
 //! `migtui_schema`, and refuses a store whose version is newer than this build's. Adding a
 //! table is one line in [`STEPS`] (plus its `Table` constant) and `SCHEMA_VERSION += 1`.
 
-use crate::db::{Db, Dialect, Engine, Params};
+use crate::db::{Db, Dialect, Params};
 
 use super::row::{RowExt, now_sql};
 use super::{SCHEMA_VERSION, StoreError};
@@ -171,14 +171,12 @@ fn col_type(d: &dyn Dialect, ty: ColType) -> &'static str {
 
 /// The idempotent DDL for one table: `CREATE TABLE IF NOT EXISTS` and its indexes.
 ///
-/// MySQL has no `CREATE INDEX IF NOT EXISTS` (MariaDB has), so there the indexes go inline in
-/// the `CREATE TABLE`, which is idempotent as a whole; the table is utf8mb4 with a binary
-/// collation whatever the database default, so reasons with emoji survive and keys compare
-/// exactly. These two differences would sit better in the dialect (see the report).
+/// Where the engine lacks `CREATE INDEX IF NOT EXISTS`, the dialect says so and the indexes go
+/// inline; the dialect also supplies the table options.
 pub(crate) fn create_table_sql(d: &dyn Dialect, t: &Table) -> Vec<String> {
     let q = |s: &str| d.quote_ident(s);
     let list = |cols: &[&str]| cols.iter().map(|c| q(c)).collect::<Vec<_>>().join(", ");
-    let mysql = d.engine() == Engine::MySql;
+    let inline = d.indexes_inline();
     let mut defs: Vec<String> = t
         .columns
         .iter()
@@ -194,24 +192,20 @@ pub(crate) fn create_table_sql(d: &dyn Dialect, t: &Table) -> Vec<String> {
     if !t.primary_key.is_empty() {
         defs.push(format!("PRIMARY KEY ({})", list(t.primary_key)));
     }
-    if mysql {
+    if inline {
         defs.extend(
             t.indexes
                 .iter()
                 .map(|(name, cols)| format!("INDEX {} ({})", q(name), list(cols))),
         );
     }
-    let options = if mysql {
-        " DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
-    } else {
-        ""
-    };
+    let options = d.state_table_options();
     let mut out = vec![format!(
         "CREATE TABLE IF NOT EXISTS {} (\n  {}\n){options}",
         q(t.name),
         defs.join(",\n  ")
     )];
-    if !mysql {
+    if !inline {
         out.extend(t.indexes.iter().map(|(name, cols)| {
             format!(
                 "CREATE INDEX IF NOT EXISTS {} ON {} ({})",
@@ -308,6 +302,7 @@ pub(crate) async fn ensure(db: &Db) -> Result<i64, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::Engine;
 
     #[test]
     fn ddl_is_idempotent_and_portable() {
