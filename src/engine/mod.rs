@@ -6,3 +6,4 @@ pub mod phase;
 pub mod preflight;
 pub mod schema;
 pub mod session;
+pub mod signals;

@@ -229,6 +229,8 @@ pub(crate) struct Shared {
     pub snapshot: watch::Sender<Snapshot>,
     /// Set once, on shutdown: every task stops and in-flight work is abandoned.
     pub cancel: watch::Sender<bool>,
+    /// Live measurements shared between tasks (probes → backfill pauses, automatic rollback).
+    pub signals: watch::Sender<crate::engine::signals::Signals>,
     /// The state database's statement timeout: the most any task waits on one call.
     pub timeout: Duration,
     /// The migration record's `seq` the watcher has published.
@@ -372,6 +374,7 @@ impl Session {
             events,
             snapshot: watch::channel(snapshot).0,
             cancel: watch::channel(false).0,
+            signals: watch::channel(Default::default()).0,
             timeout,
             seen_seq: AtomicI64::new(state.seq),
         });
@@ -462,6 +465,11 @@ impl SessionHandle {
     /// A receiver of snapshots, for consumers that redraw on change.
     pub fn watch(&self) -> watch::Receiver<Snapshot> {
         self.shared.snapshot.subscribe()
+    }
+
+    /// The live measurements (read-path latency, replica lag), newest wins.
+    pub fn signals(&self) -> watch::Receiver<crate::engine::signals::Signals> {
+        self.shared.signals.subscribe()
     }
 
     /// Who this session acts as.
