@@ -123,7 +123,7 @@ pub(crate) fn config(cx: &mut Cx<'_>, root: &DeTable<'_>, path: &Path) -> Option
     let mut refs = Refs::default();
 
     let migration = migration(cx, &top);
-    let databases = databases(cx, &top, &mut refs);
+    let (databases, declared_databases) = databases(cx, &top, &mut refs);
     let state = state(cx, &top, &mut refs);
     let phases = phases(cx, &top);
     let expand = top
@@ -153,7 +153,7 @@ pub(crate) fn config(cx: &mut Cx<'_>, root: &DeTable<'_>, path: &Path) -> Option
         .and_then(|s| sections::contract(cx, &s, &mut refs));
 
     refs.check_unique(cx);
-    let db_names: Vec<&str> = databases.keys().map(String::as_str).collect();
+    let db_names: Vec<&str> = declared_databases.iter().map(String::as_str).collect();
     refs.check(cx, RefKind::Database, &db_names);
     let path_names: Vec<&str> = paths.iter().map(|p| p.name.as_str()).collect();
     refs.check(cx, RefKind::Path, &path_names);
@@ -239,11 +239,13 @@ fn migration(cx: &mut Cx<'_>, top: &Section<'_, '_>) -> Option<MigrationMeta> {
 
 const SCHEMES: &[&str] = &["postgres", "postgresql", "mysql", "sqlite"];
 
+/// The databases that parsed, and the names of every one declared (a database whose URL has a
+/// problem is still declared: references to it are not reported as unknown on top of that).
 fn databases(
     cx: &mut Cx<'_>,
     top: &Section<'_, '_>,
     refs: &mut Refs,
-) -> BTreeMap<String, DatabaseConfig> {
+) -> (BTreeMap<String, DatabaseConfig>, Vec<String>) {
     let mut out = BTreeMap::new();
     let Some(all) = top.table(cx, "databases") else {
         if !top.has("databases") {
@@ -256,7 +258,7 @@ fn databases(
                 ),
             );
         }
-        return out;
+        return (out, Vec::new());
     };
     for (k, v) in all.table.iter() {
         let name = k.get_ref().as_ref();
@@ -316,7 +318,8 @@ fn databases(
             );
         }
     }
-    out
+    let declared = declared.into_iter().map(str::to_string).collect();
+    (out, declared)
 }
 
 /// Check a database URL's scheme and shape; errors show it with the password masked.

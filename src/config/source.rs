@@ -126,7 +126,7 @@ impl<'s> Cx<'s> {
                                 at,
                                 format!("environment variable `{name}` is not set"),
                                 Some(format!(
-                                    "export {name}=… before running migtui, or write the value in the file"
+                                    "export {name}=… before running migtui (names are case-sensitive; secrets belong in the environment, not in this file)"
                                 )),
                             );
                             ok = false;
