@@ -36,7 +36,9 @@ async fn dbs(tdb: &TestDb) -> BTreeMap<String, migtui::db::Db> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn percentiles_match_a_known_distribution_of_sleeps() {
-    let Some(pg) = TestDb::postgres().await else { return };
+    let Some(pg) = TestDb::postgres().await else {
+        return;
+    };
     // 16 keys sleep 5 ms, 4 keys sleep 40 ms (80% / 20%); the new side sleeps twice as long.
     let keys: Vec<String> = (0..20)
         .map(|i| if i % 5 == 4 { "40" } else { "5" }.to_string())
@@ -61,10 +63,17 @@ per_second = 1000
         assert!(p.probe_once(&cfg, &dbs).await);
     }
     let report = lock(&p.state).report(&cfg.paths[0], Instant::now());
-    let w = report.windows.iter().find(|w| w.window == "session").unwrap();
+    let w = report
+        .windows
+        .iter()
+        .find(|w| w.window == "session")
+        .unwrap();
     let within = |v: Option<f64>, lo: f64, hi: f64, what: &str| {
         let v = v.unwrap_or_else(|| panic!("{what}: not measured"));
-        assert!((lo..=hi).contains(&v), "{what} = {v:.2} ms, expected {lo}–{hi}");
+        assert!(
+            (lo..=hi).contains(&v),
+            "{what} = {v:.2} ms, expected {lo}–{hi}"
+        );
     };
     assert_eq!((w.old.count, w.new.count), (40, 40));
     assert_eq!((w.old.errors, w.new.errors, w.old.timeouts), (0, 0, 0));
@@ -75,7 +84,10 @@ per_second = 1000
     within(w.new.p95_ms, 80.0, 92.0, "new p95");
     within(w.ratio_p95, 1.7, 2.2, "p95 ratio");
     let overhead = report.overhead_us_per_probe.unwrap();
-    assert!(overhead > 0.0 && overhead < 5_000.0, "overhead {overhead} µs");
+    assert!(
+        overhead > 0.0 && overhead < 5_000.0,
+        "overhead {overhead} µs"
+    );
     for db in dbs.values() {
         db.close().await;
     }
@@ -83,7 +95,9 @@ per_second = 1000
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_query_is_an_error_and_a_slow_one_a_timeout_never_a_latency() {
-    let Some(pg) = TestDb::postgres().await else { return };
+    let Some(pg) = TestDb::postgres().await else {
+        return;
+    };
     let cfg = config(
         &pg.url,
         r#"
@@ -103,10 +117,18 @@ timeout_ms = 200
     }
     let report = lock(&p.state).report(&cfg.paths[0], Instant::now());
     let w = &report.windows[2];
-    assert_eq!((w.new.count, w.new.errors, w.new.timeouts), (0, 6, 0), "{w:?}");
+    assert_eq!(
+        (w.new.count, w.new.errors, w.new.timeouts),
+        (0, 6, 0),
+        "{w:?}"
+    );
     assert_eq!(w.new.p95_ms, None, "an error is not a latency");
     assert_eq!(w.new.error_rate, Some(1.0));
-    assert_eq!((w.old.count, w.old.errors, w.old.timeouts), (0, 0, 6), "{w:?}");
+    assert_eq!(
+        (w.old.count, w.old.errors, w.old.timeouts),
+        (0, 0, 6),
+        "{w:?}"
+    );
     assert!(report.last_error_new.unwrap().contains("no_such_table"));
     for db in dbs.values() {
         db.close().await;

@@ -8,6 +8,7 @@
 
 pub mod budget;
 pub mod drain;
+pub mod gates;
 pub mod hist;
 pub mod keys;
 pub mod metrics;
