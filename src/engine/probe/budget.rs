@@ -9,6 +9,10 @@ use super::hist::SideStats;
 /// three is noise, not a regression.
 pub const MIN_PROBES: u64 = 20;
 
+/// A ratio breach also needs new to be this much slower in absolute terms: 0.6 ms against
+/// 0.4 ms is 1.5× but only noise.
+pub const RATIO_FLOOR_MS: f64 = 1.0;
+
 /// The verdict on one path over one window.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
@@ -79,8 +83,10 @@ pub fn judge(path: &ReadPath, old: &SideStats, new: &SideStats) -> Verdict {
     {
         breaches.push(format!("`{}`: new p95 {p95:.1} ms > {max} ms", path.name));
     }
-    if let (Some(max), Some(r)) = (b.new_over_old_at_most, r)
+    if let (Some(max), Some(r), Some(n), Some(o)) =
+        (b.new_over_old_at_most, r, new.p95_ms, old.p95_ms)
         && r > max
+        && n - o >= RATIO_FLOOR_MS
     {
         breaches.push(format!("`{}`: new/old p95 {r:.2}× > {max}×", path.name));
     }
