@@ -173,5 +173,15 @@ async fn a_single_slow_probe_does_not_roll_back() {
     assert!(snap.rollback.armed, "{:?}", snap.rollback);
     assert_eq!(snap.rollback.fired, None, "{:?}", snap.rollback);
     assert_eq!(flag_in_db(&pg).await, "true");
+    // A flip without a reason is refused and changes nothing.
+    let refused = s
+        .request(Command::SetFlag {
+            value: FlagValue::Bool(false),
+            reason: "  ".into(),
+        })
+        .await
+        .unwrap();
+    assert!(matches!(refused, Outcome::Refused { .. }), "{refused:?}");
+    assert_eq!(flag_in_db(&pg).await, "true");
     s.shutdown().await;
 }
