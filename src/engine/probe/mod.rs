@@ -245,11 +245,30 @@ impl PathProbe {
             if !enabled() {
                 continue;
             }
+            let before = self.timeouts();
             tokio::select! {
                 _ = cancel.wait_for(|c| *c) => return,
                 _ = self.probe_once(&config, &dbs) => {}
             }
+            // A timed-out query may still run on the server (the client only stopped waiting):
+            // wait one more timeout before the next pair, so probes never stack up slow
+            // queries on a struggling database.
+            if self.timeouts() > before {
+                let pause = Duration::from_millis(self.path.timeout_ms.max(1));
+                tokio::select! {
+                    _ = cancel.wait_for(|c| *c) => return,
+                    _ = tokio::time::sleep(pause) => {}
+                }
+                tick.reset();
+            }
         }
+    }
+}
+
+impl PathProbe {
+    fn timeouts(&self) -> u64 {
+        let s = lock(&self.state);
+        s.old.session().timeouts + s.new.session().timeouts
     }
 }
 
