@@ -236,3 +236,36 @@ async fn command_flag_round_trips_refuses_a_write_that_does_not_stick_and_masks_
     assert!(err.contains("exit") && err.contains("denied"), "{err}");
     assert!(!err.contains(&secret), "{err}");
 }
+
+#[tokio::test]
+async fn check_refuses_a_flag_file_that_is_not_flagd_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let flags = dir.path().join("flags.json");
+    let text = format!(
+        r#"
+[migration]
+name = "m"
+[databases.old]
+url = "sqlite://{d}/old.db"
+[databases.new]
+url = "sqlite://{d}/new.db"
+[flag]
+backend = "file"
+path = "{f}"
+key = "incidents.read_from_new"
+"#,
+        d = dir.path().display(),
+        f = flags.display()
+    );
+    let config = migtui::config::parse_text(Path::new("m.toml"), &text, &|_| None).unwrap();
+    let flag_check = |checks: Vec<migtui::engine::preflight::Check>| {
+        checks.into_iter().find(|c| c.subject == "[flag]").unwrap()
+    };
+    let none = BTreeMap::new();
+    let c = flag_check(migtui::engine::preflight::schema_checks(&config, &none).await);
+    assert_eq!(c.status, migtui::engine::preflight::Status::Ok, "{c:?}");
+    std::fs::write(&flags, "flags: yaml?").unwrap();
+    let c = flag_check(migtui::engine::preflight::schema_checks(&config, &none).await);
+    assert_eq!(c.status, migtui::engine::preflight::Status::Fail, "{c:?}");
+    assert!(c.detail.contains("not valid JSON"), "{c:?}");
+}
