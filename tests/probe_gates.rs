@@ -96,5 +96,27 @@ budget = {{ p95_ms = 20, new_over_old_at_most = 1.5 }}
     assert!(!g.pass, "{g:?}");
     let m = g.measured.unwrap();
     assert!(m.contains("> 20 ms") && m.contains("new/old p95"), "{m}");
+
+    // A read-only session probes nothing and shows the stored figures of the last minute.
+    let observer = migtui::engine::session::Session::start(
+        config.clone(),
+        migtui::engine::session::Mode::Observe,
+    )
+    .await
+    .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while observer.snapshot().latency.is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no stored figures shown"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let lat = observer.snapshot().latency[0].clone();
+    assert_eq!(lat.windows[0].window, "1m");
+    assert_eq!(lat.windows[0].new.count, 300, "{lat:?}");
+    assert_eq!(lat.windows[1].new.count, 400, "{lat:?}");
+    assert!(lat.breached, "{lat:?}");
+    observer.shutdown().await;
     db.close().await;
 }

@@ -9,6 +9,10 @@ use super::hist::SideStats;
 /// three is noise, not a regression.
 pub const MIN_PROBES: u64 = 20;
 
+/// The error rate a path may have when its budget names none: a new path that fails is never
+/// "within budget" just because nobody thought to write an error budget.
+pub const DEFAULT_ERROR_RATE: f64 = 0.05;
+
 /// A ratio breach also needs new to be this much slower in absolute terms: 0.6 ms against
 /// 0.4 ms is 1.5× but only noise.
 pub const RATIO_FLOOR_MS: f64 = 1.0;
@@ -40,14 +44,14 @@ pub fn threshold(b: &Budget) -> String {
     if let Some(r) = b.new_over_old_at_most {
         parts.push(format!("≤ {r}× old p95"));
     }
-    if let Some(e) = b.error_rate_at_most {
-        parts.push(format!("errors ≤ {:.2}%", e * 100.0));
+    match b.error_rate_at_most {
+        Some(e) => parts.push(format!("errors ≤ {:.2}%", e * 100.0)),
+        None => parts.push(format!(
+            "errors ≤ {:.0}% (default)",
+            DEFAULT_ERROR_RATE * 100.0
+        )),
     }
-    if parts.is_empty() {
-        "no budget".into()
-    } else {
-        parts.join(", ")
-    }
+    parts.join(", ")
 }
 
 /// Judge `path`'s budget on the new side's figures against the old side's.
@@ -64,49 +68,114 @@ pub fn judge(path: &ReadPath, old: &SideStats, new: &SideStats) -> Verdict {
         new.count,
         old.count,
     );
+    // Each term is judged only on enough figures: p95 and ratio on answered probes, the error
+    // rate on attempts. A breach proven on enough figures counts even when another term cannot
+    // be judged yet; passing needs every term judged.
+    let enough = |n: u64| n >= MIN_PROBES;
+    let new_attempts = new.count + new.errors + new.timeouts;
+    let (p95_ok, ratio_ok) = (enough(new.count), enough(new.count) && enough(old.count));
+    let errors_ok = enough(new_attempts);
     let needs_old = b.new_over_old_at_most.is_some();
-    if new.count < MIN_PROBES || (needs_old && old.count < MIN_PROBES) {
-        // A path whose new side only fails is breached, not "too few".
-        let attempts = new.count + new.errors + new.timeouts;
-        let failing = attempts >= MIN_PROBES
-            && b.error_rate_at_most
-                .is_some_and(|max| new.error_rate.unwrap_or(0.0) > max);
-        if !failing {
-            return Verdict::TooFew(format!(
-                "{measured}: fewer than {MIN_PROBES} answered probes per side"
-            ));
-        }
-    }
+    let judged = p95_ok && (!needs_old || ratio_ok);
     let mut breaches = Vec::new();
-    if let (Some(max), Some(p95)) = (b.p95_ms, new.p95_ms)
+    if let (Some(max), Some(p95), true) = (b.p95_ms, new.p95_ms, p95_ok)
         && p95 > max
     {
         breaches.push(format!("`{}`: new p95 {p95:.1} ms > {max} ms", path.name));
     }
-    if let (Some(max), Some(r), Some(n), Some(o)) =
-        (b.new_over_old_at_most, r, new.p95_ms, old.p95_ms)
+    if let (Some(max), Some(r), Some(n), Some(o), true) =
+        (b.new_over_old_at_most, r, new.p95_ms, old.p95_ms, ratio_ok)
         && r > max
         && n - o >= RATIO_FLOOR_MS
     {
         breaches.push(format!("`{}`: new/old p95 {r:.2}× > {max}×", path.name));
     }
-    if let (Some(max), Some(e)) = (b.error_rate_at_most, new.error_rate)
-        && e > max
+    let max_errors = b.error_rate_at_most.unwrap_or(DEFAULT_ERROR_RATE);
+    if let (Some(e), true) = (new.error_rate, errors_ok)
+        && e > max_errors
     {
         breaches.push(format!(
             "`{}`: new error rate {:.2}% > {:.2}%",
             path.name,
             e * 100.0,
-            max * 100.0
+            max_errors * 100.0
         ));
     }
-    if breaches.is_empty() {
-        Verdict::Met(measured)
-    } else {
+    if !breaches.is_empty() {
         Verdict::Breached(breaches)
+    } else if !judged {
+        Verdict::TooFew(format!(
+            "{measured}: fewer than {MIN_PROBES} answered probes per side"
+        ))
+    } else {
+        Verdict::Met(measured)
     }
 }
 
 pub fn ms(v: Option<f64>) -> String {
     v.map_or("–".into(), |v| format!("{v:.1} ms"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Budget, KeySource};
+
+    fn path(budget: Budget) -> ReadPath {
+        ReadPath {
+            name: "p".into(),
+            old_sql: String::new(),
+            new_sql: String::new(),
+            keys: KeySource::List(vec![]),
+            per_second: 1.0,
+            timeout_ms: 1,
+            budget,
+            at: Default::default(),
+        }
+    }
+
+    fn side(count: u64, errors: u64, p95: f64) -> SideStats {
+        let attempts = count + errors;
+        SideStats {
+            count,
+            errors,
+            error_rate: (attempts > 0).then(|| errors as f64 / attempts as f64),
+            p95_ms: (count > 0).then_some(p95),
+            ..SideStats::default()
+        }
+    }
+
+    #[test]
+    fn breaches_count_as_soon_as_proven_passing_needs_every_term() {
+        let p = path(Budget {
+            p95_ms: Some(20.0),
+            new_over_old_at_most: Some(1.25),
+            error_rate_at_most: None,
+        });
+        // New is slow on plenty of probes: breached even with no old figures yet.
+        assert!(matches!(
+            judge(&p, &side(0, 0, 0.0), &side(50, 0, 40.0)),
+            Verdict::Breached(_)
+        ));
+        // Fast new but no old yet: the ratio cannot be judged, so no pass.
+        assert!(matches!(
+            judge(&p, &side(3, 0, 1.0), &side(50, 0, 5.0)),
+            Verdict::TooFew(_)
+        ));
+        // 1.5× but only 0.2 ms apart: noise, within budget.
+        assert!(matches!(
+            judge(&p, &side(50, 0, 0.4), &side(50, 0, 0.6)),
+            Verdict::Met(_)
+        ));
+        // 1.5× and 5 ms apart: breached.
+        assert!(matches!(
+            judge(&p, &side(50, 0, 10.0), &side(50, 0, 15.0)),
+            Verdict::Breached(_)
+        ));
+        // A new side that only fails breaches the default error budget.
+        match judge(&p, &side(50, 0, 1.0), &side(0, 30, 0.0)) {
+            Verdict::Breached(b) => assert!(b[0].contains("error rate"), "{b:?}"),
+            other => panic!("{other:?}"),
+        }
+    }
 }

@@ -100,6 +100,41 @@ fn window(name: &str, old: &Tally, new: &Tally) -> WindowLatency {
     }
 }
 
+/// The budget's verdict over a window, as text, and whether it is breached.
+fn verdict(path: &ReadPath, w: &WindowLatency) -> (String, bool) {
+    match budget::judge(path, &w.old, &w.new) {
+        budget::Verdict::TooFew(m) => (format!("not judged: {m}"), false),
+        budget::Verdict::Met(m) => (format!("within budget: {m}"), false),
+        budget::Verdict::Breached(b) => (b.join("; "), true),
+    }
+}
+
+impl PathLatency {
+    /// A path's figures read back from `migtui_metrics`: what a read-only session (which
+    /// probes nothing itself) shows of the driving session's probes.
+    pub fn from_history(
+        path: &ReadPath,
+        short: (&Tally, &Tally),
+        long: (&Tally, &Tally),
+    ) -> PathLatency {
+        let short = window("1m", short.0, short.1);
+        let (verdict, breached) = verdict(path, &short);
+        PathLatency {
+            path: path.name.clone(),
+            keys: 0,
+            problem: Some("figures from migtui_metrics: the driving session probes".into()),
+            last_error_old: None,
+            last_error_new: None,
+            windows: vec![short, window("10m", long.0, long.1)],
+            pairs: 0,
+            overhead_us_per_probe: None,
+            budget: budget::threshold(&path.budget),
+            verdict,
+            breached,
+        }
+    }
+}
+
 impl PathState {
     /// The figures of this path now, judged against its budget over the last minute.
     pub fn report(&self, path: &ReadPath, now: Instant) -> PathLatency {
@@ -108,12 +143,7 @@ impl PathState {
             &self.old.window(now, SHORT_WINDOW),
             &self.new.window(now, SHORT_WINDOW),
         );
-        let verdict = budget::judge(path, &short.old, &short.new);
-        let (verdict, breached) = match verdict {
-            budget::Verdict::TooFew(m) => (format!("not judged: {m}"), false),
-            budget::Verdict::Met(m) => (format!("within budget: {m}"), false),
-            budget::Verdict::Breached(b) => (b.join("; "), true),
-        };
+        let (verdict, breached) = verdict(path, &short);
         let probes = self.pairs * 2;
         PathLatency {
             path: path.name.clone(),

@@ -74,6 +74,9 @@ pub(crate) async fn run(shared: Arc<Shared>, commands: mpsc::WeakSender<Envelope
             if n > 0 {
                 write_metrics(&shared, &paths).await;
             }
+            if !shared.snapshot.borrow().lease.is_driving() {
+                from_history(&shared).await;
+            }
         }
         rollback(&shared, &reports, &mut looks, &commands).await;
         if n.is_multiple_of(DRAIN_EVERY.as_secs()) {
@@ -123,7 +126,9 @@ fn publish(shared: &Shared, paths: &[(ReadPath, Arc<Mutex<PathState>>)]) -> Vec<
         }
         before != sig.path_p95_ms
     });
-    if !paths.is_empty() {
+    // A session that does not drive shows the stored figures instead (`from_history`).
+    let driving = shared.snapshot.borrow().lease.is_driving();
+    if !paths.is_empty() && driving {
         shared.snapshot.send_if_modified(|s| {
             let changed = s.latency != reports;
             s.latency = reports.clone();
@@ -131,6 +136,51 @@ fn publish(shared: &Shared, paths: &[(ReadPath, Arc<Mutex<PathState>>)]) -> Vec<
         });
     }
     reports
+}
+
+/// A session that does not drive probes nothing: it shows the driving session's figures from
+/// `migtui_metrics` instead (last minute, last 10 minutes).
+async fn from_history(shared: &Shared) {
+    if shared.config.paths.is_empty() {
+        return;
+    }
+    let read = async {
+        let now = shared.store.now_us().await?;
+        let rows = shared.store.metrics_since(now - 600_000_000).await?;
+        Ok::<_, crate::store::StoreError>((now, rows))
+    };
+    let Ok(Ok((now, rows))) = tokio::time::timeout(shared.timeout, read).await else {
+        return;
+    };
+    let recent: Vec<_> = rows
+        .iter()
+        .filter(|r| r.at_us >= now - 60_000_000)
+        .cloned()
+        .collect();
+    let (short, long) = (metrics::merge(&recent), metrics::merge(&rows));
+    let empty = super::hist::Tally::default();
+    let get = |m: &std::collections::BTreeMap<(String, Side), super::hist::Tally>,
+               p: &ReadPath,
+               side: Side| {
+        m.get(&(p.name.clone(), side))
+            .cloned()
+            .unwrap_or_else(|| empty.clone())
+    };
+    let latency: Vec<PathLatency> = shared
+        .config
+        .paths
+        .iter()
+        .map(|p| {
+            let (so, sn) = (get(&short, p, Side::Old), get(&short, p, Side::New));
+            let (lo, ln) = (get(&long, p, Side::Old), get(&long, p, Side::New));
+            PathLatency::from_history(p, (&so, &sn), (&lo, &ln))
+        })
+        .collect();
+    shared.snapshot.send_if_modified(|s| {
+        let changed = s.latency != latency;
+        s.latency = latency.clone();
+        changed
+    });
 }
 
 /// One metric row per path and side for the last interval.
