@@ -200,3 +200,21 @@ keys = { database = "old", sql = "SELECT id FROM incidents WHERE 1 = 0" }
         db.close().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_described_query_still_binds_integer_keys() {
+    // Preflight describes every path query; a probe of the same text must still bind an i64
+    // where PostgreSQL inferred int4 (`1 <= $1`).
+    let Some(pg) = TestDb::postgres().await else {
+        return;
+    };
+    let db = pg.connect().await;
+    let sql = "SELECT 1 WHERE 1 <= :key";
+    let params = migtui::db::Params::new().bind("key", 1i64);
+    db.describe(sql, &params).await.unwrap();
+    for _ in 0..4 {
+        let rows = db.query(sql, &params).await.unwrap();
+        assert_eq!(rows.rows.len(), 1);
+    }
+    db.close().await;
+}

@@ -170,6 +170,7 @@ async fn a_single_slow_probe_does_not_roll_back() {
         "the slow probe must have run: {lat:?}"
     );
     assert!(session.new.count >= 20, "{lat:?}");
+    assert_eq!((session.old.errors, session.new.errors), (0, 0), "{lat:?}");
     assert!(snap.rollback.armed, "{:?}", snap.rollback);
     assert_eq!(snap.rollback.fired, None, "{:?}", snap.rollback);
     assert_eq!(flag_in_db(&pg).await, "true");
