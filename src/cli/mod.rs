@@ -1,8 +1,10 @@
 //! The command line (clap). Every subcommand drives the library; none holds domain logic.
 
 mod check;
+mod flag;
 mod output;
 mod phase_cmd;
+mod probe;
 mod status;
 
 use std::path::PathBuf;
@@ -34,6 +36,10 @@ Examples:
   migtui advance -c migration.toml --reason \"DBA approved, ticket OPS-42\"
                                             override failing gates (the reason is audited)
   migtui rollback -c migration.toml --reason \"p95 regression on new reads\"
+  migtui probe -c migration.toml --seconds 30
+                                            latency per read path, old vs new
+  migtui flag -c migration.toml get         the read flag's current value
+  migtui flag -c migration.toml set true --reason \"shadow gate green, OPS-42\"
 
 Exit status:
   0  success
@@ -109,6 +115,46 @@ enum Command {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Probe every read path for a while and print the percentiles per path and side.
+    ///
+    /// Reads only; takes no lease. Exit status 1 when a path breaches its budget.
+    Probe {
+        #[command(flatten)]
+        file: FileArg,
+        /// How long to probe.
+        #[arg(long, default_value_t = 10, value_name = "N")]
+        seconds: u64,
+        /// Print the figures as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Read or flip the read flag.
+    Flag {
+        #[command(flatten)]
+        file: FileArg,
+        #[command(subcommand)]
+        action: FlagAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum FlagAction {
+    /// Print the flag's current value.
+    Get {
+        /// Print it as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the flag (true/false, or a ramp percentage), read it back, audit it.
+    ///
+    /// Needs the operator lease, like any driving action.
+    Set {
+        /// `true`/`false` (`on`/`off`, `new`/`old`), or a percentage of the ramp.
+        value: String,
+        /// Why; recorded in the audit log.
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 /// Parse the command line, run the command, and turn its outcome into an exit status.
@@ -139,6 +185,15 @@ async fn run(cli: Cli) -> u8 {
             confirm,
         } => phase_cmd::advance(&file.config, reason, confirm).await,
         Command::Rollback { file, reason } => phase_cmd::rollback(&file.config, reason).await,
+        Command::Probe {
+            file,
+            seconds,
+            json,
+        } => probe::run(&file.config, seconds, json).await,
+        Command::Flag { file, action } => match action {
+            FlagAction::Get { json } => flag::get(&file.config, json).await,
+            FlagAction::Set { value, reason } => flag::set(&file.config, &value, reason).await,
+        },
     }
 }
 

@@ -159,6 +159,7 @@ pub(crate) fn config(cx: &mut Cx<'_>, root: &DeTable<'_>, path: &Path) -> Option
     refs.check(cx, RefKind::Path, &path_names);
     let verify_names: Vec<&str> = verify.iter().map(|v| v.name.as_str()).collect();
     refs.check(cx, RefKind::Verify, &verify_names);
+    auto_rollback_needs_flag(cx, &top, phases.as_ref());
 
     let migration = migration?;
     let secrets = cx.secrets.clone();
@@ -433,6 +434,25 @@ fn fraction(cx: &mut Cx<'_>, s: &Section<'_, '_>, key: &str) -> Option<f64> {
         return None;
     }
     Some(n)
+}
+
+/// The automatic rollback flips the read flag back: without a `[flag]` it could do nothing, and
+/// an operator relying on it at night must hear that now, not after a breach.
+fn auto_rollback_needs_flag(cx: &mut Cx<'_>, top: &Section<'_, '_>, p: Option<&PhasesConfig>) {
+    if !p.is_some_and(|p| p.auto_rollback) || top.has("flag") {
+        return;
+    }
+    if let Some(s) = top.table(cx, "phases") {
+        let s = Section::new("[phases]", s.table, s.at);
+        cx.problem(
+            s.key_at("auto_rollback"),
+            "`auto_rollback` in [phases] needs a [flag] to flip back".to_string(),
+            Some(
+                "declare the read flag the application reads ([flag]), or remove auto_rollback"
+                    .into(),
+            ),
+        );
+    }
 }
 
 fn phases(cx: &mut Cx<'_>, top: &Section<'_, '_>) -> Option<PhasesConfig> {

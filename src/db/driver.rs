@@ -357,6 +357,11 @@ macro_rules! sqlx_database {
                     .acquire()
                     .await
                     .map_err(|e| classify(&self.ctx, sql, e))?;
+                // sqlx caches the prepared statement by its text, with the parameter types
+                // the server inferred (PostgreSQL: `1 <= $1` is int4). A later query of the
+                // same text binding an i64 would reuse it and fail ("incorrect binary data
+                // format"): this connection is closed after describing, cache and all.
+                conn.close_on_drop();
                 let stmt = (&mut *conn)
                     .prepare(text.as_str())
                     .await

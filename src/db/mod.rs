@@ -108,6 +108,21 @@ pub trait Dialect: Send + Sync {
     fn state_table_options(&self) -> &'static str {
         ""
     }
+    /// Statement statistics for the drain check: a query returning `query_text` and `calls`
+    /// per normalized statement of the current database, or `None` where the engine keeps
+    /// none (SQLite).
+    fn statement_stats_sql(&self) -> Option<&'static str> {
+        None
+    }
+    /// A query returning one row with `enabled` = 1 when the statistics are collected, where
+    /// the stats query would otherwise silently return nothing (MariaDB's performance_schema).
+    fn statement_stats_enabled_sql(&self) -> Option<&'static str> {
+        None
+    }
+    /// What to do when the statement statistics are not available.
+    fn statement_stats_hint(&self) -> &'static str {
+        "this engine keeps no statement statistics: watch the application's own metrics"
+    }
 }
 
 /// A column as introspected.

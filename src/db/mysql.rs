@@ -46,6 +46,19 @@ impl Dialect for MySqlDialect {
     fn state_table_options(&self) -> &'static str {
         " DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
     }
+    fn statement_stats_sql(&self) -> Option<&'static str> {
+        Some(
+            "SELECT DIGEST_TEXT AS query_text, COUNT_STAR AS calls \
+             FROM performance_schema.events_statements_summary_by_digest \
+             WHERE SCHEMA_NAME = DATABASE()",
+        )
+    }
+    fn statement_stats_enabled_sql(&self) -> Option<&'static str> {
+        Some("SELECT @@performance_schema AS enabled")
+    }
+    fn statement_stats_hint(&self) -> &'static str {
+        "start the server with performance_schema=ON (my.cnf [mysqld]); it cannot be switched on at runtime"
+    }
 }
 
 sqlx_database!(MySql, MySqlConnection, Engine::MySql, types::JsonColumns);

@@ -29,6 +29,16 @@ impl Dialect for PostgresDialect {
     fn serial_primary_key(&self) -> &'static str {
         "BIGSERIAL PRIMARY KEY"
     }
+    fn statement_stats_sql(&self) -> Option<&'static str> {
+        Some(
+            "SELECT query AS query_text, calls FROM pg_stat_statements \
+             WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        )
+    }
+    fn statement_stats_hint(&self) -> &'static str {
+        "add pg_stat_statements to shared_preload_libraries, restart, and run \
+         CREATE EXTENSION pg_stat_statements in this database"
+    }
 }
 
 sqlx_database!(Postgres, PgConnection, Engine::Postgres, ());

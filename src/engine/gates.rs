@@ -64,7 +64,10 @@ pub async fn measure(phase: PhaseId, ctx: &GateContext<'_>) -> Vec<Gate> {
                 ctx.config.phases.shadow_min_minutes
             ),
             "no sampled comparison has run yet",
-        )],
+        )]
+        .into_iter()
+        .chain(crate::engine::probe::gates::shadow(ctx).await)
+        .collect(),
         PhaseId::ReadNew => vec![not_measured(
             "stable on new reads",
             format!(
@@ -72,7 +75,10 @@ pub async fn measure(phase: PhaseId, ctx: &GateContext<'_>) -> Vec<Gate> {
                 ctx.config.phases.read_new_stable_minutes
             ),
             "no comparison has run since reads moved to the new model",
-        )],
+        )]
+        .into_iter()
+        .chain(crate::engine::probe::gates::read_new(ctx).await)
+        .collect(),
         PhaseId::Backup => {
             if ctx.config.backups.is_empty() {
                 vec![Gate::fail(

@@ -1,9 +1,11 @@
 //! The domain, with no terminal code: the session, the phase machine, and the long-running
 //! tasks (backfill, verify, probes, flag, backup, contract) as they arrive.
 
+pub mod flag;
 pub mod gates;
 pub mod phase;
 pub mod preflight;
+pub mod probe;
 pub mod schema;
 pub mod session;
 pub mod signals;

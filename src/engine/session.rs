@@ -9,7 +9,10 @@
 //! database's statement timeout, and every task stops on shutdown.
 
 mod commands;
+mod flag_cmd;
 mod keeper;
+
+pub(crate) use flag_cmd::flip;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -45,6 +48,13 @@ pub enum Command {
     RefreshGates,
     /// Stop every task, release the lease, close the pools.
     Shutdown,
+    /// Write the read flag (read back and compared); the reason is audited.
+    SetFlag {
+        value: crate::engine::flag::FlagValue,
+        reason: String,
+    },
+    /// Pause the backfill (the automatic rollback sends this); the reason is audited.
+    PauseBackfill { reason: String },
 }
 
 /// Whether this process drives the migration or watches it.
@@ -126,6 +136,21 @@ pub struct Snapshot {
     pub databases: Vec<DatabaseStatus>,
     pub history: Vec<PhaseRecord>,
     pub recent_actions: Vec<AuditRecord>,
+    /// The read flag as last read or written (`None`: no `[flag]`, or not read yet).
+    #[serde(default)]
+    pub flag: Option<crate::engine::flag::FlagStatus>,
+    /// Latency per read path and side: 1 min, 10 min and session windows, ratios, verdicts.
+    #[serde(default)]
+    pub latency: Vec<crate::engine::probe::PathLatency>,
+    /// The automatic rollback: armed, breaching, or fired (and why).
+    #[serde(default)]
+    pub rollback: crate::engine::probe::rollback::RollbackStatus,
+    /// Whether the application still calls each old read path's query.
+    #[serde(default)]
+    pub drain: Vec<crate::engine::probe::drain::DrainStatus>,
+    /// Why the backfill was asked to pause, when it was.
+    #[serde(default)]
+    pub backfill_paused: Option<String>,
 }
 
 /// What happened, as it happens.
@@ -154,6 +179,31 @@ pub enum Event {
     },
     Audited {
         record: AuditRecord,
+    },
+    /// The read flag was written and read back.
+    FlagChanged {
+        from: Option<crate::engine::flag::FlagValue>,
+        to: crate::engine::flag::FlagValue,
+        reason: String,
+        automatic: bool,
+    },
+    /// The read flag holds a value migtui did not write.
+    FlagDrift {
+        expected: String,
+        found: String,
+    },
+    /// A read path's budget or a divergence bound started being breached.
+    BudgetBreached {
+        breaches: Vec<String>,
+    },
+    /// The automatic rollback fired: reads flipped back to old, the backfill asked to pause.
+    AutoRollback {
+        reason: String,
+        flag_error: Option<String>,
+    },
+    /// The backfill was asked to pause.
+    BackfillPauseRequested {
+        reason: String,
     },
 }
 
@@ -361,6 +411,11 @@ impl Session {
             databases,
             history,
             recent_actions,
+            flag: None,
+            latency: Vec::new(),
+            rollback: Default::default(),
+            drain: Vec::new(),
+            backfill_paused: None,
         };
         let last_audit = snapshot.recent_actions.first().map_or(0, |r| r.id);
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
@@ -387,11 +442,15 @@ impl Session {
             last_audit,
         ));
         let lease_keeper = tokio::spawn(keeper::keep_lease(shared.clone()));
+        let probes = tokio::spawn(crate::engine::probe::task::run(
+            shared.clone(),
+            tx.downgrade(),
+        ));
         let commands = tokio::spawn(commands::run(
             shared.clone(),
             rx,
             poke_tx,
-            vec![watcher, lease_keeper],
+            vec![watcher, lease_keeper, probes],
         ));
         // The first gates, measured in the background so a slow check does not delay start.
         let _ = tx.try_send(Envelope {

@@ -13,6 +13,9 @@ pub struct Signals {
     pub path_p95_ms: BTreeMap<(String, Side), f64>,
     /// Replica lag in seconds per database name, where a replica exists.
     pub replica_lag_secs: BTreeMap<String, f64>,
+    /// The 95% upper bound of the divergence rate per verify check (the verifier writes it;
+    /// the automatic rollback in `read_new` compares it with `shadow_max_divergence_bound`).
+    pub divergence_bound: BTreeMap<String, f64>,
 }
 
 impl Signals {

@@ -4,6 +4,7 @@
 
 mod audit;
 mod lease;
+mod metrics;
 mod operator;
 mod phases;
 mod row;
@@ -16,10 +17,11 @@ use crate::engine::phase::{Gate, PhaseId};
 
 pub use audit::MAX_PAGE;
 pub use lease::format_us;
+pub use metrics::{MAX_METRIC_ROWS, MetricRow};
 
 /// The version of the `migtui_*` tables this build writes. Older stores are upgraded; a newer
 /// one is refused (an older migtui must not write tables it does not understand).
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Who is acting: the OS user and host of this process, and a per-process id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -71,7 +71,10 @@ pub(crate) const STEPS: &[Step] = &[
         version: 1,
         tables: &[&MIGRATION, &PHASE_HISTORY, &AUDIT, &LEASE],
     },
-    // Step { version: 2, tables: &[&CHECKPOINTS] },
+    Step {
+        version: 2,
+        tables: &[&METRICS],
+    },
 ];
 
 const _: () = assert!(STEPS[STEPS.len() - 1].version == SCHEMA_VERSION);
@@ -158,6 +161,29 @@ pub(crate) const LEASE: Table = Table {
     ],
     primary_key: &["migration"],
     indexes: &[],
+};
+
+/// Latency snapshots: one row per read path and side every 10 s (`store/metrics.rs`).
+pub(crate) const METRICS: Table = Table {
+    name: "migtui_metrics",
+    columns: &[
+        col("id", Serial),
+        col("migration", Key),
+        col("at_us", BigInt),
+        col("path", Key),
+        col("side", Key),
+        col("secs", BigInt),
+        col("count", BigInt),
+        col("errors", BigInt),
+        col("timeouts", BigInt),
+        null("p50_us", BigInt),
+        null("p95_us", BigInt),
+        null("p99_us", BigInt),
+        null("max_us", BigInt),
+        col("hist", Text),
+    ],
+    primary_key: &[],
+    indexes: &[("migtui_metrics_by_time", &["migration", "at_us"])],
 };
 
 fn col_type(d: &dyn Dialect, ty: ColType) -> &'static str {

@@ -94,7 +94,24 @@ pub(super) async fn flag_check(flag: &FlagConfig, schemas: &mut Schemas<'_>) -> 
             match std::fs::write(&probe, b"") {
                 Ok(()) => {
                     let _ = std::fs::remove_file(&probe);
-                    Check::ok(subject, format!("flag file {} is writable", path.display()))
+                    // An existing file must be flagd JSON migtui can read: it refuses to
+                    // overwrite anything else.
+                    let no_dbs = std::collections::BTreeMap::new();
+                    let secrets = crate::secret::Secrets::default();
+                    let read = match crate::engine::flag::Flag::new(Some(flag), &no_dbs, &secrets) {
+                        Ok(f) => f.get().await.map(|_| ()).map_err(|e| e.to_string()),
+                        Err(e) => Err(e.to_string()),
+                    };
+                    match read {
+                        Ok(()) => {
+                            Check::ok(subject, format!("flag file {} is writable", path.display()))
+                        }
+                        Err(e) => Check::fail(
+                            subject,
+                            e.lines().next().unwrap_or_default().to_string(),
+                            "fix the file (flagd flag-definition JSON) or point `path` elsewhere",
+                        ),
+                    }
                 }
                 Err(e) => Check::fail(
                     subject,

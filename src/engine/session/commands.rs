@@ -108,6 +108,10 @@ async fn handle(shared: &Shared, cmd: Command) -> Result<Outcome, SessionError> 
             Ok(Outcome::Done)
         }
         Command::Shutdown => Ok(Outcome::Done),
+        Command::SetFlag { value, reason } => {
+            super::flag_cmd::set_flag(shared, value, reason).await
+        }
+        Command::PauseBackfill { reason } => super::flag_cmd::pause_backfill(shared, reason).await,
     }
 }
 
@@ -286,7 +290,7 @@ pub(crate) async fn measure(shared: &Shared, phase: PhaseId) -> Vec<Gate> {
 }
 
 /// Why this session may not drive right now, if it may not.
-fn read_only(shared: &Shared) -> Option<SessionError> {
+pub(super) fn read_only(shared: &Shared) -> Option<SessionError> {
     let lease = &shared.snapshot.borrow().lease;
     (!lease.is_driving()).then(|| SessionError::ReadOnly {
         holder: lease.holder(),
@@ -295,7 +299,7 @@ fn read_only(shared: &Shared) -> Option<SessionError> {
 
 /// A driving command from a read-only session: audited and announced as refused, answered
 /// with `ReadOnly` so a script can tell it from a gate refusal.
-async fn refuse_read_only(
+pub(super) async fn refuse_read_only(
     shared: &Shared,
     action: &str,
     params: serde_json::Value,
@@ -312,7 +316,7 @@ async fn refuse_read_only(
 }
 
 /// Audit a refusal, tell subscribers, and answer with it.
-async fn refuse(
+pub(super) async fn refuse(
     shared: &Shared,
     action: &str,
     params: serde_json::Value,
