@@ -10,6 +10,7 @@ pub mod mysql;
 pub mod normalize;
 pub mod placeholders;
 pub mod postgres;
+pub mod rowhash;
 pub mod sqlite;
 mod value;
 
