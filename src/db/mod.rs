@@ -4,6 +4,7 @@
 //! [`Value`]s, [`Rows`] and [`Params`]. SQL that differs by engine lives beside its engine, in
 //! that engine's [`Dialect`].
 
+pub mod checksum;
 mod driver;
 mod error;
 pub mod mysql;
@@ -108,6 +109,15 @@ pub trait Dialect: Send + Sync {
     /// reasons with emoji survive and keys compare exactly, whatever the database default).
     fn state_table_options(&self) -> &'static str {
         ""
+    }
+    /// The 60-bit row hash of [`rowhash`] as an SQL expression over already-quoted columns,
+    /// or `None` where the engine cannot hash in SQL (SQLite: rows are hashed in Rust).
+    fn row_hash_sql(
+        &self,
+        _cols: &[(String, rowhash::HashClass)],
+        _opts: &rowhash::HashOptions,
+    ) -> Option<String> {
+        None
     }
 }
 

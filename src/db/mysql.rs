@@ -1,5 +1,6 @@
 //! MySQL and MariaDB: the sqlx pool, type mapping and the SQL that is MySQL's own.
 
+pub(crate) mod checksum;
 mod types;
 
 use std::str::FromStr;
@@ -45,6 +46,13 @@ impl Dialect for MySqlDialect {
     }
     fn state_table_options(&self) -> &'static str {
         " DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+    }
+    fn row_hash_sql(
+        &self,
+        cols: &[(String, super::rowhash::HashClass)],
+        opts: &super::rowhash::HashOptions,
+    ) -> Option<String> {
+        Some(checksum::row_hash_sql(cols, opts))
     }
 }
 

@@ -1,5 +1,6 @@
 //! PostgreSQL: the sqlx pool, type mapping and the SQL that is PostgreSQL's own.
 
+pub(crate) mod checksum;
 mod types;
 
 use std::str::FromStr;
@@ -28,6 +29,13 @@ impl Dialect for PostgresDialect {
     }
     fn serial_primary_key(&self) -> &'static str {
         "BIGSERIAL PRIMARY KEY"
+    }
+    fn row_hash_sql(
+        &self,
+        cols: &[(String, super::rowhash::HashClass)],
+        opts: &super::rowhash::HashOptions,
+    ) -> Option<String> {
+        Some(checksum::row_hash_sql(cols, opts))
     }
 }
 
