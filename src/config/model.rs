@@ -291,6 +291,10 @@ pub struct BackupSpec {
     pub table: String,
     pub columns: Vec<String>,
     pub to: Vec<BackupDestination>,
+    /// Rows read and written per chunk (default 5 000).
+    pub chunk_rows: u64,
+    /// Copy at most this many rows per second (default: unthrottled).
+    pub max_rows_per_second: Option<f64>,
     pub at: Location,
 }
 

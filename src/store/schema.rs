@@ -71,7 +71,10 @@ pub(crate) const STEPS: &[Step] = &[
         version: 1,
         tables: &[&MIGRATION, &PHASE_HISTORY, &AUDIT, &LEASE],
     },
-    // Step { version: 2, tables: &[&CHECKPOINTS] },
+    Step {
+        version: 2,
+        tables: &[&BACKUPS],
+    },
 ];
 
 const _: () = assert!(STEPS[STEPS.len() - 1].version == SCHEMA_VERSION);
@@ -157,6 +160,32 @@ pub(crate) const LEASE: Table = Table {
         col("ttl_secs", BigInt),
     ],
     primary_key: &["migration"],
+    indexes: &[],
+};
+
+/// One row per backup destination: where it is, what it holds (with the column types, so a
+/// restore can re-add a dropped column), its checksum and whether it verified.
+pub(crate) const BACKUPS: Table = Table {
+    name: "migtui_backups",
+    columns: &[
+        col("migration", Key),
+        col("name", Key),
+        col("destination", Key),
+        col("location", Text),
+        col("database_name", Key),
+        col("source_table", Key),
+        col("key_columns", Text),
+        col("columns", Text),
+        col("rows_copied", BigInt),
+        col("checksum", Key),
+        col("size_bytes", BigInt),
+        col("status", Key),
+        null("detail", Text),
+        col("created_us", BigInt),
+        null("verified_us", BigInt),
+        col("restore_command", Text),
+    ],
+    primary_key: &["migration", "name", "destination"],
     indexes: &[],
 };
 

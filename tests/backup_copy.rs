@@ -1,0 +1,242 @@
+//! Backups on real databases: copy to a table and a file, verify, and catch a damaged copy.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use common::TestDb;
+use migtui::config::Config;
+use migtui::engine::backup::{self, BackupCtx};
+use migtui::store::{BackupStatus, Store};
+
+/// A migration whose old and new database are `db`, backing up `incidents.status` to a table
+/// and to `file` (relative to `dir`).
+fn config(db: &TestDb, dir: &Path, file: &str) -> Config {
+    let text = format!(
+        r#"
+[migration]
+name = "backup-test"
+[databases.old]
+url = "{url}"
+[databases.new]
+url = "{url}"
+[state]
+database = "new"
+[[backup]]
+table = "incidents"
+columns = ["status"]
+to = ["table:migtui_backup_incidents_status", "file:{file}"]
+chunk_rows = 64
+[contract]
+sql = ["ALTER TABLE incidents DROP COLUMN status"]
+lock_timeout_ms = 300
+retries = 2
+"#,
+        url = db.url
+    );
+    migtui::config::parse_text(&dir.join("m.toml"), &text, &|_| None)
+        .unwrap_or_else(|e| panic!("test file:\n{e}"))
+}
+
+fn fixture(db: &TestDb) -> &'static str {
+    match db.kind {
+        common::Kind::Postgres => "incidents-old-pg.sql",
+        common::Kind::MySql => "incidents-old-mariadb.sql",
+        common::Kind::Sqlite => "incidents-old-sqlite.sql",
+    }
+}
+
+struct Env {
+    db: migtui::db::Db,
+    store: Store,
+    config: Config,
+    _dir: tempfile::TempDir,
+    file: PathBuf,
+}
+
+async fn env(t: &TestDb, file: &str) -> Env {
+    t.run_fixture(fixture(t)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(t, dir.path(), file);
+    let db = t.connect().await;
+    let store = Store::open(db.clone(), "backup-test").await.unwrap();
+    let file = dir.path().join(file);
+    Env {
+        db,
+        store,
+        config,
+        _dir: dir,
+        file,
+    }
+}
+
+fn ctx<'a>(e: &'a Env) -> BackupCtx<'a> {
+    BackupCtx {
+        db: &e.db,
+        store: &e.store,
+        config_path: &e.config.path,
+        progress: &|_| {},
+        cancelled: &|| false,
+    }
+}
+
+fn gunzip(path: &Path) -> String {
+    let mut s = String::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap())
+        .read_to_string(&mut s)
+        .unwrap();
+    s
+}
+
+fn gzip(path: &Path, text: &str) {
+    let mut w = flate2::write::GzEncoder::new(
+        std::fs::File::create(path).unwrap(),
+        flate2::Compression::default(),
+    );
+    w.write_all(text.as_bytes()).unwrap();
+    w.finish().unwrap();
+}
+
+#[tokio::test]
+async fn backup_to_table_and_file_verifies_on_every_engine() {
+    for t in common::all_engines().await {
+        let e = env(&t, "backups/incidents-status.csv.gz").await;
+        let spec = &e.config.backups[0];
+        let results = backup::run(spec, &ctx(&e)).await.unwrap();
+        assert_eq!(results.len(), 2, "{:?}", t.kind);
+        for r in &results {
+            assert!(r.verified, "{:?} {}: {}", t.kind, r.location, r.detail);
+            assert!(r.recorded.starts_with("200:"), "{}", r.recorded);
+        }
+        let records = e.store.backups().await.unwrap();
+        assert!(records.iter().all(|r| r.status == BackupStatus::Verified));
+        assert!(records.iter().all(|r| r.verified_us.is_some()));
+        let file = records.iter().find(|r| r.destination == "1:file").unwrap();
+        assert!(file.size_bytes > 100, "{}", file.size_bytes);
+        assert!(file.restore_command.contains("migtui restore -c"));
+        assert_eq!(file.columns[0].name, "status");
+        let text = gunzip(&e.file);
+        assert!(text.starts_with("id,status\n1,fixing\n"), "{}", &text[..40]);
+        assert_eq!(text.lines().count(), 201);
+        // No temporary file left beside it.
+        let dir = e.file.parent().unwrap();
+        assert_eq!(std::fs::read_dir(dir).unwrap().count(), 1);
+        e.db.close().await;
+    }
+}
+
+#[tokio::test]
+async fn damaged_copies_fail_verification() {
+    let Some(t) = TestDb::postgres().await else {
+        return;
+    };
+    let e = env(&t, "b/incidents.csv.gz").await;
+    let spec = &e.config.backups[0];
+    assert!(
+        backup::run(spec, &ctx(&e))
+            .await
+            .unwrap()
+            .iter()
+            .all(|r| r.verified)
+    );
+    let original = gunzip(&e.file);
+
+    // One changed byte in a value.
+    gzip(
+        &e.file,
+        &original.replacen("2,monitoring", "2,monitorinh", 1),
+    );
+    let r = backup::verify(spec, &ctx(&e)).await.unwrap();
+    let file = r.iter().find(|r| r.destination == "1:file").unwrap();
+    assert!(!file.verified);
+    assert!(
+        file.detail.contains("changed since it was made"),
+        "{}",
+        file.detail
+    );
+    assert!(
+        r.iter()
+            .find(|r| r.destination == "0:table")
+            .unwrap()
+            .verified
+    );
+
+    // One missing line.
+    let mut lines: Vec<&str> = original.lines().collect();
+    lines.remove(50);
+    gzip(&e.file, &(lines.join("\n") + "\n"));
+    let r = backup::verify(spec, &ctx(&e)).await.unwrap();
+    let file = r.iter().find(|r| r.destination == "1:file").unwrap();
+    assert!(
+        !file.verified && file.copy.as_deref().unwrap().starts_with("199:"),
+        "{file:?}"
+    );
+
+    // One changed byte in the compressed bytes themselves.
+    gzip(&e.file, &original);
+    let mut bytes = std::fs::read(&e.file).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x20;
+    std::fs::write(&e.file, bytes).unwrap();
+    let r = backup::verify(spec, &ctx(&e)).await.unwrap();
+    assert!(
+        !r.iter()
+            .find(|r| r.destination == "1:file")
+            .unwrap()
+            .verified
+    );
+
+    // A changed backup row.
+    gzip(&e.file, &original);
+    e.db.execute(
+        "UPDATE migtui_backup_incidents_status SET status = 'tampered' WHERE id = 6",
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    let r = backup::verify(spec, &ctx(&e)).await.unwrap();
+    let table = r.iter().find(|r| r.destination == "0:table").unwrap();
+    assert!(!table.verified, "{table:?}");
+    assert!(
+        r.iter()
+            .find(|r| r.destination == "1:file")
+            .unwrap()
+            .verified
+    );
+    let rec = e
+        .store
+        .backup(&spec.name, "0:table")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rec.status, BackupStatus::Failed);
+
+    // The source moving on after the copy also fails, for every copy.
+    e.db.execute(
+        "UPDATE migtui_backup_incidents_status SET status = 'monitoring' WHERE id = 6",
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        backup::verify(spec, &ctx(&e))
+            .await
+            .unwrap()
+            .iter()
+            .all(|r| r.verified)
+    );
+    e.db.execute(
+        "UPDATE incidents SET status = 'x' WHERE id = 9",
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    let r = backup::verify(spec, &ctx(&e)).await.unwrap();
+    assert!(
+        r.iter()
+            .all(|r| !r.verified && r.detail.contains("live source")),
+        "{r:?}"
+    );
+    e.db.close().await;
+}
