@@ -7,6 +7,7 @@
 pub mod checksum;
 mod driver;
 mod error;
+pub mod impact;
 pub mod mysql;
 pub mod normalize;
 pub mod placeholders;
@@ -21,6 +22,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub use error::DbError;
+pub use impact::Dependent;
 pub use placeholders::{Param, Params};
 pub use value::{Rows, Value};
 
@@ -119,6 +121,24 @@ pub trait Dialect: Send + Sync {
     ) -> Option<String> {
         None
     }
+    /// True when DDL runs inside a transaction and rolls back with it (not MySQL/MariaDB,
+    /// where every DDL statement commits on its own).
+    fn transactional_ddl(&self) -> bool {
+        true
+    }
+    /// The statement that bounds how long this connection waits for a table lock, `ms`
+    /// milliseconds (rounded up to what the engine can express); `None` where there is none.
+    fn lock_timeout_sql(&self, _ms: u64) -> Option<String> {
+        None
+    }
+    /// Undo [`Dialect::lock_timeout_sql`] on a pooled connection, where it is session-wide.
+    fn lock_timeout_reset_sql(&self) -> Option<&'static str> {
+        None
+    }
+    /// True when `err` says a lock was not granted within the lock timeout.
+    fn is_lock_timeout(&self, _err: &DbError) -> bool {
+        false
+    }
 }
 
 /// A column as introspected.
@@ -205,6 +225,11 @@ pub trait Database: Send + Sync + fmt::Debug {
 
     /// Close the pool, waiting for connections to finish.
     async fn close(&self);
+
+    /// What depends on `table` (all of it when `columns` is empty) or on some of its columns:
+    /// views, foreign keys, indexes, triggers, generated columns, functions, and recent
+    /// statements where the engine records them. The contract's impact check.
+    async fn dependents(&self, table: &str, columns: &[String]) -> Result<Vec<Dependent>, DbError>;
 }
 
 /// A transaction on one connection. Dropped without `commit`, it rolls back.

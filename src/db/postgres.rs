@@ -1,6 +1,7 @@
 //! PostgreSQL: the sqlx pool, type mapping and the SQL that is PostgreSQL's own.
 
 pub(crate) mod checksum;
+mod impact;
 mod types;
 
 use std::str::FromStr;
@@ -29,6 +30,13 @@ impl Dialect for PostgresDialect {
     }
     fn serial_primary_key(&self) -> &'static str {
         "BIGSERIAL PRIMARY KEY"
+    }
+    fn lock_timeout_sql(&self, ms: u64) -> Option<String> {
+        // LOCAL: ends with the transaction, never leaks to the next user of the connection.
+        Some(format!("SET LOCAL lock_timeout = '{}ms'", ms.max(1)))
+    }
+    fn is_lock_timeout(&self, err: &DbError) -> bool {
+        err.code() == Some("55P03")
     }
     fn row_hash_sql(
         &self,

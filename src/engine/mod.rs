@@ -2,6 +2,7 @@
 //! tasks (backfill, verify, probes, flag, backup, contract) as they arrive.
 
 pub mod backup;
+pub mod contract;
 pub mod gates;
 pub mod phase;
 pub mod preflight;
