@@ -43,9 +43,17 @@ pub struct ChunkReader<'a> {
     key_len: usize,
     chunk: u64,
     done: bool,
+    /// An extra condition every row must meet (restore: keys present in the backup).
+    filter: Option<String>,
 }
 
 impl<'a> ChunkReader<'a> {
+    /// Only rows meeting `condition` (SQL over the table's quoted columns; no placeholders).
+    pub fn filtered(mut self, condition: String) -> Self {
+        self.filter = Some(condition);
+        self
+    }
+
     /// Read `table`'s (key, columns) in key order. `table` may differ from `shape.table` (a
     /// backup table has the same columns as its source).
     pub fn new(db: &'a Db, table: &str, shape: &Shape, chunk: u64) -> Self {
@@ -64,6 +72,7 @@ impl<'a> ChunkReader<'a> {
             key_len: shape.key.len(),
             chunk: chunk.max(1),
             done: false,
+            filter: None,
         }
     }
 
@@ -73,7 +82,7 @@ impl<'a> ChunkReader<'a> {
             return Ok(None);
         }
         let mut params = Params::new().bind("limit", self.chunk as i64);
-        let cond = match &self.after {
+        let mut cond = match &self.after {
             None => String::new(),
             Some(last) => {
                 let names: Vec<String> = (0..last.len()).map(|i| format!(":k{i}")).collect();
@@ -91,6 +100,13 @@ impl<'a> ChunkReader<'a> {
                 }
             }
         };
+        if let Some(f) = &self.filter {
+            cond = if cond.is_empty() {
+                format!(" WHERE {f}")
+            } else {
+                format!("{cond} AND {f}")
+            };
+        }
         let sql = format!(
             "{}{cond} ORDER BY {} LIMIT :limit",
             self.select,

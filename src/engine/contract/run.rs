@@ -113,14 +113,16 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_millis((250 * u64::from(attempt)).min(2_000))
 }
 
-/// Run one statement and audit it.
+/// Run one statement and note the attempt. The audit lines are written once the statement's
+/// transaction has ended (`audit_since`): SQLite allows one writer, and the state store may
+/// live in the database the statements hold locks in.
 async fn run_one(
     ctx: &ContractCtx<'_>,
     tx: &mut dyn Transaction,
     sql: &str,
     attempt: u32,
     report: &mut ContractReport,
-) -> Result<Result<(), DbError>, ContractError> {
+) -> Result<(), DbError> {
     let started = Instant::now();
     let r = tx.execute(sql, &Params::new()).await.map(|_| ());
     let outcome = match &r {
@@ -130,23 +132,33 @@ async fn run_one(
         }
         Err(e) => format!("failed: {e}"),
     };
-    let elapsed_ms = started.elapsed().as_millis() as u64;
-    ctx.store
-        .audit(
-            "contract.statement",
-            json!({ "sql": sql, "attempt": attempt, "elapsed_ms": elapsed_ms }),
-            &outcome,
-            ctx.operator,
-        )
-        .await?;
     report.attempts.push(Attempt {
         attempt,
         sql: sql.to_string(),
         ok: r.is_ok(),
         outcome,
-        elapsed_ms,
+        elapsed_ms: started.elapsed().as_millis() as u64,
     });
-    Ok(r)
+    r
+}
+
+/// Audit the attempts from `from` on.
+async fn audit_since(
+    ctx: &ContractCtx<'_>,
+    report: &ContractReport,
+    from: usize,
+) -> Result<(), ContractError> {
+    for a in report.attempts.iter().skip(from) {
+        ctx.store
+            .audit(
+                "contract.statement",
+                json!({ "sql": a.sql, "attempt": a.attempt, "elapsed_ms": a.elapsed_ms }),
+                &a.outcome,
+                ctx.operator,
+            )
+            .await?;
+    }
+    Ok(())
 }
 
 async fn transactional(
@@ -162,26 +174,38 @@ async fn transactional(
         .map(|s| s.sql.clone())
         .collect();
     for attempt in 1..=retries + 1 {
+        let seen = report.attempts.len();
         let mut tx = ctx.db.begin().await?;
         if let Some(sql) = d.lock_timeout_sql(lock_ms) {
             tx.execute(&sql, &Params::new()).await?;
         }
         let mut failed = None;
         for sql in &statements {
-            if let Err(e) = run_one(ctx, &mut *tx, sql, attempt, report).await? {
+            if let Err(e) = run_one(ctx, &mut *tx, sql, attempt, report).await {
                 failed = Some(e);
                 break;
             }
         }
+        let ended = match &failed {
+            None => tx.commit().await,
+            Some(_) => tx.rollback().await,
+        };
+        if failed.is_none()
+            && let Err(e) = &ended
+            && let Some(last) = report.attempts.last_mut()
+        {
+            last.ok = false;
+            last.outcome = format!("failed at COMMIT: {e}");
+        }
+        audit_since(ctx, report, seen).await?;
         match failed {
             None => {
-                tx.commit().await?;
+                ended?;
                 report.committed = statements.len();
                 report.done = true;
                 return Ok(());
             }
             Some(e) => {
-                let _ = tx.rollback().await;
                 if !d.is_lock_timeout(&e) || attempt > retries {
                     return Ok(());
                 }
@@ -211,7 +235,7 @@ async fn one_by_one(
     }
     'statements: for sql in &statements {
         for attempt in 1..=retries + 1 {
-            match run_one(ctx, &mut *conn, sql, attempt, report).await? {
+            match run_one(ctx, &mut *conn, sql, attempt, report).await {
                 Ok(()) => {
                     report.committed += 1;
                     continue 'statements;
@@ -229,7 +253,7 @@ async fn one_by_one(
     }
     let _ = conn.commit().await;
     report.done = report.committed == statements.len();
-    Ok(())
+    audit_since(ctx, report, 0).await
 }
 
 fn limits(ctx: &ContractCtx<'_>) -> (u64, u32) {
