@@ -1,5 +1,6 @@
 //! The command line (clap). Every subcommand drives the library; none holds domain logic.
 
+mod backup;
 mod check;
 mod output;
 mod phase_cmd;
@@ -34,6 +35,10 @@ Examples:
   migtui advance -c migration.toml --reason \"DBA approved, ticket OPS-42\"
                                             override failing gates (the reason is audited)
   migtui rollback -c migration.toml --reason \"p95 regression on new reads\"
+  migtui backup -c migration.toml           copy and verify the columns the contract drops
+  migtui contract -c migration.toml --confirm incidents
+                                            DANGEROUS: drop them (phase drop, verified backup)
+  migtui restore -c migration.toml --backup incidents_status --dry-run
 
 Exit status:
   0  success
@@ -109,6 +114,43 @@ enum Command {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Copy every [[backup]] to its table and/or file, then verify each copy.
+    ///
+    /// A copy counts only when its row count and checksum over (key, columns) equal the live
+    /// source's. Prints the restore command of each backup.
+    Backup {
+        #[command(flatten)]
+        file: FileArg,
+        /// Do not copy: verify the existing copies again (catches tampering and truncation).
+        #[arg(long)]
+        verify_only: bool,
+    },
+    /// DANGEROUS: run the [contract] DDL that drops the old columns (phase `drop` only).
+    ///
+    /// Shows the statements in full, what they drop, its backups and what depends on it.
+    /// Refused without a verified backup or with dependents unless --reason is given.
+    Contract {
+        #[command(flatten)]
+        file: FileArg,
+        /// The name of the table the statements drop from, typed to confirm.
+        #[arg(long, value_name = "TABLE")]
+        confirm: Option<String>,
+        /// Why you override a missing backup or a dependent object; audited.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Put a backup's columns back: re-add a dropped column with its original type and fill it
+    /// from the verified copy, then check the checksum.
+    Restore {
+        #[command(flatten)]
+        file: FileArg,
+        /// The [[backup]] name.
+        #[arg(long, value_name = "NAME")]
+        backup: String,
+        /// Only print what would run.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 /// Parse the command line, run the command, and turn its outcome into an exit status.
@@ -139,6 +181,17 @@ async fn run(cli: Cli) -> u8 {
             confirm,
         } => phase_cmd::advance(&file.config, reason, confirm).await,
         Command::Rollback { file, reason } => phase_cmd::rollback(&file.config, reason).await,
+        Command::Backup { file, verify_only } => backup::backup(&file.config, verify_only).await,
+        Command::Contract {
+            file,
+            confirm,
+            reason,
+        } => backup::contract(&file.config, confirm, reason).await,
+        Command::Restore {
+            file,
+            backup,
+            dry_run,
+        } => backup::restore(&file.config, backup, dry_run).await,
     }
 }
 

@@ -73,26 +73,7 @@ pub async fn measure(phase: PhaseId, ctx: &GateContext<'_>) -> Vec<Gate> {
             ),
             "no comparison has run since reads moved to the new model",
         )],
-        PhaseId::Backup => {
-            if ctx.config.backups.is_empty() {
-                vec![Gate::fail(
-                    "verified backup",
-                    Some("no [[backup]] configured".into()),
-                    "every dropped column backed up",
-                    "a drop never runs without a verified backup: declare [[backup]] sections for what [contract] drops",
-                )]
-            } else {
-                vec![not_measured(
-                    "verified backup",
-                    format!(
-                        "{} of {} backups verified",
-                        ctx.config.backups.len(),
-                        ctx.config.backups.len()
-                    ),
-                    "no backup has been verified yet",
-                )]
-            }
-        }
+        PhaseId::Backup => vec![backup_gate(ctx).await],
         PhaseId::StopOldWrites | PhaseId::Drop | PhaseId::Done => Vec::new(),
     }
 }
@@ -213,5 +194,61 @@ async fn expand(ctx: &GateContext<'_>) -> Vec<Gate> {
                 missing.join(", ")
             ),
         )]
+    }
+}
+
+/// Every `[[backup]]` needs at least one copy whose last verification passed.
+async fn backup_gate(ctx: &GateContext<'_>) -> Gate {
+    let total = ctx.config.backups.len();
+    if total == 0 {
+        return Gate::fail(
+            "verified backup",
+            Some("no [[backup]] configured".into()),
+            "every dropped column backed up",
+            "a drop never runs without a verified backup: declare [[backup]] sections for what [contract] drops",
+        );
+    }
+    let records = match ctx.store.backups().await {
+        Ok(r) => r,
+        Err(e) => {
+            return Gate::fail(
+                "verified backup",
+                None,
+                format!("{total} of {total} backups verified"),
+                format!("the backup records cannot be read: {e}"),
+            );
+        }
+    };
+    let pending: Vec<&str> = ctx
+        .config
+        .backups
+        .iter()
+        .filter(|b| {
+            !records
+                .iter()
+                .any(|r| r.name == b.name && r.status == crate::store::BackupStatus::Verified)
+        })
+        .map(|b| b.name.as_str())
+        .collect();
+    let verified = total - pending.len();
+    let measured = format!("{verified} of {total}");
+    let threshold = format!("{total} of {total} backups verified");
+    if pending.is_empty() {
+        Gate::pass(
+            "verified backup",
+            measured,
+            threshold,
+            "every backup has a copy whose count and checksum matched the live source",
+        )
+    } else {
+        Gate::fail(
+            "verified backup",
+            Some(measured),
+            threshold,
+            format!(
+                "not verified: {}; run `migtui backup` (or `--verify-only` to check again)",
+                pending.join(", ")
+            ),
+        )
     }
 }

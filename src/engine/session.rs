@@ -8,6 +8,7 @@
 //! alike (`session/keeper.rs`). Every database call they make is bounded by the state
 //! database's statement timeout, and every task stops on shutdown.
 
+mod backup;
 mod commands;
 mod keeper;
 
@@ -45,6 +46,16 @@ pub enum Command {
     RefreshGates,
     /// Stop every task, release the lease, close the pools.
     Shutdown,
+    /// Copy every `[[backup]]` and verify it; `verify_only` checks the existing copies again.
+    RunBackup { verify_only: bool },
+    /// Run the contract DDL (phase `drop` only): `confirm` must name the dropped tables, and
+    /// a blocked drop (no verified backup, a dependent object) needs `override_reason`.
+    Contract {
+        confirm: Option<String>,
+        override_reason: Option<String>,
+    },
+    /// Put a backup's columns back (`dry_run`: only say what would run).
+    Restore { backup: String, dry_run: bool },
 }
 
 /// Whether this process drives the migration or watches it.
@@ -126,6 +137,9 @@ pub struct Snapshot {
     pub databases: Vec<DatabaseStatus>,
     pub history: Vec<PhaseRecord>,
     pub recent_actions: Vec<AuditRecord>,
+    /// The recorded backup copies and their verification status.
+    #[serde(default)]
+    pub backups: Vec<crate::store::BackupRecord>,
 }
 
 /// What happened, as it happens.
@@ -154,6 +168,22 @@ pub enum Event {
     },
     Audited {
         record: AuditRecord,
+    },
+    /// A backup copied or verified more rows.
+    BackupProgress {
+        progress: crate::engine::backup::BackupProgress,
+    },
+    /// A backup's copies were verified (or failed to).
+    BackupVerified {
+        results: Vec<crate::engine::backup::VerifyResult>,
+    },
+    /// The contract step ran or was refused; the report holds the preview and every attempt.
+    ContractRan {
+        report: Box<crate::engine::contract::ContractReport>,
+    },
+    /// A restore ran (or, dry, said what it would run).
+    Restored {
+        report: crate::engine::backup::restore::RestoreReport,
     },
 }
 
@@ -361,6 +391,11 @@ impl Session {
             databases,
             history,
             recent_actions,
+            backups: tokio::time::timeout(timeout, store.backups())
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .unwrap_or_default(),
         };
         let last_audit = snapshot.recent_actions.first().map_or(0, |r| r.id);
         let (events, _) = broadcast::channel(EVENT_CAPACITY);

@@ -108,6 +108,14 @@ async fn handle(shared: &Shared, cmd: Command) -> Result<Outcome, SessionError> 
             Ok(Outcome::Done)
         }
         Command::Shutdown => Ok(Outcome::Done),
+        Command::RunBackup { verify_only } => super::backup::run_backup(shared, verify_only).await,
+        Command::Contract {
+            confirm,
+            override_reason,
+        } => super::backup::contract(shared, confirm, override_reason).await,
+        Command::Restore { backup, dry_run } => {
+            super::backup::restore(shared, &backup, dry_run).await
+        }
     }
 }
 
@@ -286,7 +294,7 @@ pub(crate) async fn measure(shared: &Shared, phase: PhaseId) -> Vec<Gate> {
 }
 
 /// Why this session may not drive right now, if it may not.
-fn read_only(shared: &Shared) -> Option<SessionError> {
+pub(crate) fn read_only(shared: &Shared) -> Option<SessionError> {
     let lease = &shared.snapshot.borrow().lease;
     (!lease.is_driving()).then(|| SessionError::ReadOnly {
         holder: lease.holder(),
@@ -295,7 +303,7 @@ fn read_only(shared: &Shared) -> Option<SessionError> {
 
 /// A driving command from a read-only session: audited and announced as refused, answered
 /// with `ReadOnly` so a script can tell it from a gate refusal.
-async fn refuse_read_only(
+pub(crate) async fn refuse_read_only(
     shared: &Shared,
     action: &str,
     params: serde_json::Value,
@@ -312,7 +320,7 @@ async fn refuse_read_only(
 }
 
 /// Audit a refusal, tell subscribers, and answer with it.
-async fn refuse(
+pub(crate) async fn refuse(
     shared: &Shared,
     action: &str,
     params: serde_json::Value,
