@@ -8,10 +8,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use backup_support::{ctx, env};
+use backup_support::{backed_up, cctx, ctx, env};
 use common::TestDb;
 use migtui::engine::backup::{self, Shape, checksum_table, format_checksum, restore};
-use migtui::engine::contract::{self, ContractCtx};
+use migtui::engine::contract;
 use migtui::store::Operator;
 
 async fn status_exists(db: &migtui::db::Db) -> bool {
@@ -25,12 +25,7 @@ async fn contract_is_guarded_then_restore_brings_the_column_back() {
         let kind = t.kind;
         let e = env(&t, "b/incidents-status.csv.gz").await;
         let op = Operator::current();
-        let cctx = ContractCtx {
-            config: &e.config,
-            db: &e.db,
-            store: &e.store,
-            operator: &op,
-        };
+        let cctx = cctx(&e, &op);
         // No backup yet: refused, even with the right confirmation.
         let r = contract::execute(&cctx, Some("incidents"), None)
             .await
@@ -44,13 +39,7 @@ async fn contract_is_guarded_then_restore_brings_the_column_back() {
         let original = checksum_table(&e.db, "incidents", &shape, 1000)
             .await
             .unwrap();
-        assert!(
-            backup::run(spec, &ctx(&e))
-                .await
-                .unwrap()
-                .iter()
-                .all(|r| r.verified)
-        );
+        backed_up(&e).await;
 
         // A wrong confirmation: refused, nothing dropped.
         let r = contract::execute(&cctx, Some("incident"), None)
@@ -131,13 +120,7 @@ async fn restore_from_the_file_when_the_table_copy_is_gone() {
     let original = checksum_table(&e.db, "incidents", &shape, 1000)
         .await
         .unwrap();
-    assert!(
-        backup::run(spec, &ctx(&e))
-            .await
-            .unwrap()
-            .iter()
-            .all(|r| r.verified)
-    );
+    backed_up(&e).await;
     e.db.execute_script(
         "ALTER TABLE incidents DROP COLUMN status; DROP TABLE migtui_backup_incidents_status",
     )
@@ -172,20 +155,8 @@ async fn dependents_block_the_drop_unless_overridden() {
             .await
             .unwrap();
         let op = Operator::current();
-        let cctx = ContractCtx {
-            config: &e.config,
-            db: &e.db,
-            store: &e.store,
-            operator: &op,
-        };
-        let spec = &e.config.backups[0];
-        assert!(
-            backup::run(spec, &ctx(&e))
-                .await
-                .unwrap()
-                .iter()
-                .all(|r| r.verified)
-        );
+        let cctx = cctx(&e, &op);
+        backed_up(&e).await;
         let p = contract::preview(&cctx).await.unwrap();
         let views: Vec<_> = p.dependents.iter().filter(|d| d.kind == "view").collect();
         assert_eq!(views.len(), 1, "{kind:?}: {:?}", p.dependents);
@@ -210,14 +181,7 @@ async fn a_held_lock_times_out_and_retries_without_blocking_others_for_long() {
         return;
     };
     let e = env(&t, "b/s.csv.gz").await;
-    let spec = &e.config.backups[0];
-    assert!(
-        backup::run(spec, &ctx(&e))
-            .await
-            .unwrap()
-            .iter()
-            .all(|r| r.verified)
-    );
+    backed_up(&e).await;
     // Another session reads the table inside an open transaction: its lock stays held.
     let holder = t.connect().await;
     let mut held = holder.begin().await.unwrap();
@@ -229,12 +193,7 @@ async fn a_held_lock_times_out_and_retries_without_blocking_others_for_long() {
     let reader = t.connect().await;
     let started = Instant::now();
     let contract = async {
-        let cctx = ContractCtx {
-            config: &e.config,
-            db: &e.db,
-            store: &e.store,
-            operator: &op,
-        };
+        let cctx = cctx(&e, &op);
         contract::execute(&cctx, Some("incidents"), None)
             .await
             .unwrap()
@@ -284,12 +243,7 @@ async fn a_held_lock_times_out_and_retries_without_blocking_others_for_long() {
 
     // Lock released: the same contract goes through.
     held.rollback().await.unwrap();
-    let cctx = ContractCtx {
-        config: &e.config,
-        db: &e.db,
-        store: &e.store,
-        operator: &op,
-    };
+    let cctx = cctx(&e, &op);
     let r = contract::execute(&cctx, Some("incidents"), None)
         .await
         .unwrap();

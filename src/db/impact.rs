@@ -70,6 +70,20 @@ pub fn bare(table: &str) -> &str {
     table.rsplit('.').next().unwrap_or(table)
 }
 
+/// What `text` (a view, trigger or routine body) touches: `table.column` for each of `columns`
+/// it mentions, or `table` when `columns` is empty (the whole table is dropped).
+pub fn mentioned(table: &str, columns: &[String], text: &str) -> Vec<String> {
+    if columns.is_empty() {
+        vec![table.to_string()]
+    } else {
+        columns
+            .iter()
+            .filter(|c| mentions(text, c))
+            .map(|c| format!("{table}.{c}"))
+            .collect()
+    }
+}
+
 /// `table.column` for each column, or `table` when `columns` is empty.
 pub fn targets(table: &str, columns: &[String]) -> Vec<String> {
     if columns.is_empty() {

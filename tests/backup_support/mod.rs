@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 
 use crate::common::{self, TestDb};
 use migtui::config::Config;
-use migtui::engine::backup::BackupCtx;
+use migtui::engine::backup::{self, BackupCtx};
+use migtui::engine::contract::ContractCtx;
+use migtui::store::Operator;
 use migtui::store::Store;
 
 /// A migration whose old and new database are `db`, backing up `incidents.status` to a table
@@ -97,4 +99,19 @@ pub fn gzip(path: &Path, text: &str) {
     );
     w.write_all(text.as_bytes()).unwrap();
     w.finish().unwrap();
+}
+
+pub fn cctx<'a>(e: &'a Env, op: &'a Operator) -> ContractCtx<'a> {
+    ContractCtx {
+        config: &e.config,
+        db: &e.db,
+        store: &e.store,
+        operator: op,
+    }
+}
+
+/// Back up the first `[[backup]]` and insist every copy verified.
+pub async fn backed_up(e: &Env) {
+    let results = backup::run(&e.config.backups[0], &ctx(e)).await.unwrap();
+    assert!(results.iter().all(|r| r.verified), "{results:?}");
 }

@@ -3,7 +3,7 @@
 //! `performance_schema` statement digests that mention them (when enabled).
 
 use super::Db;
-use crate::db::impact::{Dependent, bare, mentions, statement_dependents, targets};
+use crate::db::impact::{Dependent, bare, mentioned, mentions, statement_dependents};
 use crate::db::{Database, DbError, Params, Rows, Value};
 
 impl Db {
@@ -15,17 +15,7 @@ impl Db {
         let t = bare(table);
         let all = columns.is_empty();
         let has_col = |text: &str| all || columns.iter().any(|c| mentions(text, c));
-        let on_for = |text: &str| -> Vec<String> {
-            if all {
-                vec![table.to_string()]
-            } else {
-                columns
-                    .iter()
-                    .filter(|c| mentions(text, c))
-                    .map(|c| format!("{table}.{c}"))
-                    .collect()
-            }
-        };
+        let on_for = |text: &str| mentioned(table, columns, text);
         let p = Params::new().bind("t", t);
         let mut out = Vec::new();
 
@@ -183,7 +173,6 @@ impl Db {
         {
             out.extend(statement_dependents(&rows, table, columns));
         }
-        let _ = targets;
         Ok(out)
     }
 }

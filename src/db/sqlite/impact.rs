@@ -3,7 +3,7 @@
 //! a column that an index, a view, a trigger or a foreign key uses, so all of them block.
 
 use super::Db;
-use crate::db::impact::{Dependent, bare, mentions};
+use crate::db::impact::{Dependent, bare, mentioned, mentions};
 use crate::db::{Database, DbError, Params, Value};
 
 impl Db {
@@ -14,17 +14,7 @@ impl Db {
     ) -> Result<Vec<Dependent>, DbError> {
         let t = bare(table);
         let all = columns.is_empty();
-        let hits = |text: &str| -> Vec<String> {
-            if all {
-                vec![table.to_string()]
-            } else {
-                columns
-                    .iter()
-                    .filter(|c| mentions(text, c))
-                    .map(|c| format!("{table}.{c}"))
-                    .collect()
-            }
-        };
+        let hits = |text: &str| mentioned(table, columns, text);
         let objects = Database::query(
             self,
             "SELECT type, name, tbl_name, sql FROM sqlite_master \

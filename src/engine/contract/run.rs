@@ -165,20 +165,11 @@ async fn transactional(
     ctx: &ContractCtx<'_>,
     report: &mut ContractReport,
 ) -> Result<(), ContractError> {
-    let (lock_ms, retries) = limits(ctx);
+    let (lock_ms, retries, statements) = plan(ctx, report);
     let d = ctx.db.dialect();
-    let statements: Vec<String> = report
-        .preview
-        .statements
-        .iter()
-        .map(|s| s.sql.clone())
-        .collect();
     for attempt in 1..=retries + 1 {
         let seen = report.attempts.len();
-        let mut tx = ctx.db.begin().await?;
-        if let Some(sql) = d.lock_timeout_sql(lock_ms) {
-            tx.execute(&sql, &Params::new()).await?;
-        }
+        let mut tx = begin(ctx, lock_ms).await?;
         let mut failed = None;
         for sql in &statements {
             if let Err(e) = run_one(ctx, &mut *tx, sql, attempt, report).await {
@@ -220,19 +211,10 @@ async fn one_by_one(
     ctx: &ContractCtx<'_>,
     report: &mut ContractReport,
 ) -> Result<(), ContractError> {
-    let (lock_ms, retries) = limits(ctx);
+    let (lock_ms, retries, statements) = plan(ctx, report);
     let d = ctx.db.dialect();
-    let statements: Vec<String> = report
-        .preview
-        .statements
-        .iter()
-        .map(|s| s.sql.clone())
-        .collect();
     // One connection for the whole run, so the session-wide lock timeout applies to it alone.
-    let mut conn = ctx.db.begin().await?;
-    if let Some(sql) = d.lock_timeout_sql(lock_ms) {
-        conn.execute(&sql, &Params::new()).await?;
-    }
+    let mut conn = begin(ctx, lock_ms).await?;
     'statements: for sql in &statements {
         for attempt in 1..=retries + 1 {
             match run_one(ctx, &mut *conn, sql, attempt, report).await {
@@ -256,9 +238,27 @@ async fn one_by_one(
     audit_since(ctx, report, 0).await
 }
 
-fn limits(ctx: &ContractCtx<'_>) -> (u64, u32) {
-    ctx.config
+/// The lock timeout, the retries and the statements of this run.
+fn plan(ctx: &ContractCtx<'_>, report: &ContractReport) -> (u64, u32, Vec<String>) {
+    let (lock_ms, retries) = ctx
+        .config
         .contract
         .as_ref()
-        .map_or((3_000, 5), |c| (c.lock_timeout_ms, c.retries))
+        .map_or((3_000, 5), |c| (c.lock_timeout_ms, c.retries));
+    let statements = report
+        .preview
+        .statements
+        .iter()
+        .map(|s| s.sql.clone())
+        .collect();
+    (lock_ms, retries, statements)
+}
+
+/// A transaction (one pinned connection) with the engine's lock timeout set.
+async fn begin(ctx: &ContractCtx<'_>, lock_ms: u64) -> Result<Box<dyn Transaction>, DbError> {
+    let mut tx = ctx.db.begin().await?;
+    if let Some(sql) = ctx.db.dialect().lock_timeout_sql(lock_ms) {
+        tx.execute(&sql, &Params::new()).await?;
+    }
+    Ok(tx)
 }
