@@ -345,3 +345,65 @@ async fn a_million_row_column_backs_up_and_verifies() {
     );
     db.close().await;
 }
+
+#[tokio::test]
+async fn the_impact_check_names_triggers_generated_columns_functions_and_indexes() {
+    let mut dbs = Vec::new();
+    dbs.extend(TestDb::postgres().await);
+    dbs.extend(TestDb::mysql().await);
+    for t in dbs {
+        let kind = t.kind;
+        let e = env(&t, "b/s.csv.gz").await;
+        let ddl = match kind {
+            common::Kind::Postgres => {
+                "CREATE INDEX incidents_status_idx ON incidents (status);
+                 ALTER TABLE incidents ADD COLUMN status_len int GENERATED ALWAYS AS (length(status)) STORED;
+                 CREATE FUNCTION closed_count() RETURNS bigint LANGUAGE sql AS
+                   $$ SELECT count(*) FROM incidents WHERE status = 'closed' $$;
+                 CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS
+                   $$ BEGIN NEW.title := NEW.title; RETURN NEW; END $$;
+                 CREATE TRIGGER incidents_status_touch BEFORE UPDATE OF status ON incidents
+                   FOR EACH ROW EXECUTE FUNCTION touch();"
+            }
+            _ => {
+                "CREATE INDEX incidents_status_idx ON incidents (status);
+                 ALTER TABLE incidents ADD COLUMN status_len int AS (length(status)) STORED;
+                 CREATE FUNCTION closed_count() RETURNS bigint READS SQL DATA
+                   RETURN (SELECT count(*) FROM incidents WHERE status = 'closed');
+                 CREATE TRIGGER incidents_status_touch BEFORE UPDATE ON incidents
+                   FOR EACH ROW SET NEW.title = CONCAT(NEW.status, NEW.title);"
+            }
+        };
+        t.run_script(ddl).await;
+        let op = Operator::current();
+        let p = contract::preview(&cctx(&e, &op)).await.unwrap();
+        let kinds = |k: &str| p.dependents.iter().filter(|d| d.kind == k).count();
+        assert_eq!(kinds("trigger"), 1, "{kind:?}: {:#?}", p.dependents);
+        assert_eq!(
+            kinds("generated column"),
+            1,
+            "{kind:?}: {:#?}",
+            p.dependents
+        );
+        assert_eq!(kinds("function"), 1, "{kind:?}: {:#?}", p.dependents);
+        let idx: Vec<_> = p.dependents.iter().filter(|d| d.kind == "index").collect();
+        assert!(
+            idx.iter()
+                .any(|d| d.name.contains("incidents_status_idx") && !d.blocking),
+            "{kind:?}: {idx:?}"
+        );
+        // Nothing about the other columns, and every blocking dependent is a blocker.
+        assert!(
+            p.dependents.iter().all(|d| d.on == "incidents.status"),
+            "{:#?}",
+            p.dependents
+        );
+        let blocking = p.dependents.iter().filter(|d| d.blocking).count();
+        assert!(
+            p.blockers.len() >= blocking && blocking >= 3,
+            "{:?}",
+            p.blockers
+        );
+        e.db.close().await;
+    }
+}
