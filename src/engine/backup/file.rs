@@ -90,8 +90,23 @@ enum Sink {
 pub struct FileWriter {
     sink: Sink,
     names: Vec<String>,
-    temp: PathBuf,
+    temp: TempFile,
     path: PathBuf,
+}
+
+/// The temporary file, removed when dropped unless it was renamed into place: a cancelled or
+/// failed copy (even one abandoned mid-await) leaves nothing behind.
+struct TempFile {
+    path: PathBuf,
+    kept: bool,
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.kept {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 impl FileWriter {
@@ -121,7 +136,10 @@ impl FileWriter {
         Ok(FileWriter {
             sink,
             names: names.to_vec(),
-            temp,
+            temp: TempFile {
+                path: temp,
+                kept: false,
+            },
             path: path.to_path_buf(),
         })
     }
@@ -155,7 +173,7 @@ impl FileWriter {
     }
 
     /// Finish, sync, and rename to the final name; returns the file's size in bytes.
-    pub fn finish(self) -> io::Result<u64> {
+    pub fn finish(mut self) -> io::Result<u64> {
         let out = match self.sink {
             Sink::Csv(w) => w
                 .into_inner()
@@ -163,7 +181,8 @@ impl FileWriter {
             Sink::Json(out) => out,
         };
         out.finish()?;
-        std::fs::rename(&self.temp, &self.path)?;
+        std::fs::rename(&self.temp.path, &self.path)?;
+        self.temp.kept = true;
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty())
             && let Ok(d) = File::open(dir)
         {
@@ -172,11 +191,9 @@ impl FileWriter {
         Ok(std::fs::metadata(&self.path)?.len())
     }
 
-    /// Give up: remove the temporary file.
+    /// Give up: close and remove the temporary file.
     pub fn abandon(self) {
-        let temp = self.temp.clone();
-        drop(self.sink);
-        let _ = std::fs::remove_file(temp);
+        drop(self);
     }
 }
 
@@ -349,5 +366,104 @@ impl FileReader {
 
     fn bad(&self, e: impl std::fmt::Display) -> io::Error {
         io::Error::other(format!("line {}: {e}", self.line + 1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::rowhash::{HashOptions, row_hash};
+
+    fn sample() -> (Vec<String>, Vec<HashClass>, Vec<Vec<Value>>) {
+        let names = ["id", "t", "n", "ts", "b", "j", "d"]
+            .map(String::from)
+            .to_vec();
+        let classes = vec![
+            HashClass::Int,
+            HashClass::Text,
+            HashClass::Decimal,
+            HashClass::Timestamp,
+            HashClass::Bytes,
+            HashClass::Json,
+            HashClass::Float,
+        ];
+        let ts = chrono::DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap();
+        let rows = vec![
+            vec![
+                Value::Int(1),
+                Value::Text("\\N".into()),
+                Value::Decimal("1.50".parse().unwrap()),
+                Value::TimestampTz(ts),
+                Value::Bytes(vec![0, 0xff]),
+                Value::Json(serde_json::json!({"a": [1, "x"]})),
+                Value::Float(0.1),
+            ],
+            vec![
+                Value::Int(-2),
+                Value::Text("a,\"b\"\nc".into()),
+                Value::Null,
+                Value::Timestamp(ts.naive_utc()),
+                Value::Null,
+                Value::Null,
+                Value::Null,
+            ],
+            vec![
+                Value::Int(3),
+                Value::Text(String::new()),
+                Value::Null,
+                Value::Null,
+                Value::Null,
+                Value::Null,
+                Value::Null,
+            ],
+        ];
+        (names, classes, rows)
+    }
+
+    #[test]
+    fn every_format_reads_back_to_the_same_row_hashes() {
+        let (names, classes, rows) = sample();
+        let opts = HashOptions::default();
+        for file in ["x.csv.gz", "x.csv", "x.jsonl.gz", "x.jsonl"] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("sub").join(file);
+            let mut w = FileWriter::create(&path, &names).unwrap();
+            w.write_rows(&rows).unwrap();
+            assert!(w.finish().unwrap() > 0);
+            let mut r = FileReader::open(&path, &names, &classes).unwrap();
+            let back = r.next_rows(10).unwrap();
+            assert_eq!(back.len(), rows.len(), "{file}");
+            for (a, b) in rows.iter().zip(&back) {
+                assert_eq!(
+                    row_hash(a, &classes, &opts),
+                    row_hash(b, &classes, &opts),
+                    "{file}: {a:?} vs {b:?}"
+                );
+            }
+            // NULL and the empty string stay apart.
+            assert_eq!(back[2][1], Value::Text(String::new()), "{file}");
+            assert_eq!(back[2][2], Value::Null, "{file}");
+            assert_eq!(back[0][1], Value::Text("\\N".into()), "{file}");
+            assert!(r.next_rows(10).unwrap().is_empty());
+            assert_eq!(
+                std::fs::read_dir(path.parent().unwrap()).unwrap().count(),
+                1
+            );
+        }
+    }
+
+    #[test]
+    fn an_unfinished_file_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.csv.gz");
+        let mut w = FileWriter::create(&path, &["id".to_string()]).unwrap();
+        w.write_rows(&[vec![Value::Int(1)]]).unwrap();
+        drop(w);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        assert!(format_of(Path::new("a/b.txt")).is_err());
+        assert_eq!(
+            format_of(Path::new("b.JSONL.GZ")),
+            Ok((Format::JsonLines, true))
+        );
     }
 }
