@@ -407,3 +407,53 @@ async fn the_impact_check_names_triggers_generated_columns_functions_and_indexes
         e.db.close().await;
     }
 }
+
+/// MariaDB: DDL is not transactional; a held metadata lock makes the statement time out
+/// (`lock_wait_timeout`, whole seconds) and retry, and nothing is half-done.
+#[tokio::test]
+async fn mariadb_runs_statements_one_by_one_under_a_lock_timeout() {
+    let Some(t) = TestDb::mysql().await else {
+        return;
+    };
+    let e = env(&t, "b/s.csv.gz").await;
+    backed_up(&e).await;
+    let holder = t.connect().await;
+    let mut held = holder.begin().await.unwrap();
+    held.query("SELECT count(*) FROM incidents", &Default::default())
+        .await
+        .unwrap();
+    let op = Operator::current();
+    let p = contract::preview(&cctx(&e, &op)).await.unwrap();
+    assert!(p.how.contains("NOT transactional"), "{}", p.how);
+    let started = Instant::now();
+    let r = contract::execute(&cctx(&e, &op), Some("incidents"), None)
+        .await
+        .unwrap();
+    assert!(!r.done && r.committed == 0, "{r:?}");
+    assert_eq!(r.attempts.len(), 3, "{:?}", r.attempts);
+    assert!(
+        r.attempts
+            .iter()
+            .all(|a| a.outcome.contains("lock not granted"))
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(status_exists(&e.db).await);
+    held.rollback().await.unwrap();
+    let r = contract::execute(&cctx(&e, &op), Some("incidents"), None)
+        .await
+        .unwrap();
+    assert!(r.done, "{r:?}");
+    // The session-wide lock timeout was put back on the pooled connection.
+    let rows =
+        e.db.query("SELECT @@SESSION.lock_wait_timeout", &Default::default())
+            .await
+            .unwrap();
+    assert_ne!(rows.scalar().unwrap().to_text(), "1");
+    for db in [&holder, &e.db] {
+        db.close().await;
+    }
+}
