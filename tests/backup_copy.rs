@@ -144,3 +144,44 @@ async fn damaged_copies_fail_verification() {
     );
     e.db.close().await;
 }
+
+#[tokio::test]
+async fn an_interrupted_copy_never_counts_as_verified() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let Some(t) = TestDb::sqlite().await else {
+        return;
+    };
+    let e = env(&t, "b/incidents.csv.gz").await;
+    let spec = &e.config.backups[0];
+    backed_up(&e).await;
+    let before = std::fs::read(&e.file).unwrap();
+    // Cancel after the first chunk of the second run.
+    let calls = AtomicUsize::new(0);
+    let cancelled = || calls.fetch_add(1, Ordering::SeqCst) >= 1;
+    let bctx = migtui::engine::backup::BackupCtx {
+        cancelled: &cancelled,
+        ..ctx(&e)
+    };
+    let err = backup::run(spec, &bctx).await.unwrap_err();
+    assert!(err.to_string().contains("cancelled"), "{err}");
+    // The finished file from the first run is untouched and no temporary file is left.
+    assert_eq!(std::fs::read(&e.file).unwrap(), before);
+    assert_eq!(
+        std::fs::read_dir(e.file.parent().unwrap()).unwrap().count(),
+        1
+    );
+    let records = e.store.backups().await.unwrap();
+    assert!(
+        records.iter().all(|r| r.status == BackupStatus::Copying),
+        "{records:?}"
+    );
+    let r = backup::verify(spec, &ctx(&e)).await.unwrap();
+    assert!(r.iter().all(|r| !r.verified), "{r:?}");
+    assert!(
+        r.iter().any(|r| r.detail.contains("never finished")),
+        "{r:?}"
+    );
+    // Running it again to the end makes both copies count again.
+    backed_up(&e).await;
+    e.db.close().await;
+}

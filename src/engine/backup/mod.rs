@@ -164,10 +164,23 @@ fn shell_word(s: &str) -> String {
 /// verification results; a copy that does not verify is recorded as failed.
 pub async fn run(spec: &BackupSpec, ctx: &BackupCtx<'_>) -> Result<Vec<VerifyResult>, BackupError> {
     let shape = shape(spec, ctx.db).await?;
+    // The old copies are about to be emptied or replaced: until the new ones are recorded, no
+    // earlier "verified" may stand for them.
+    for r in ctx
+        .store
+        .backups()
+        .await?
+        .iter()
+        .filter(|r| r.name == spec.name)
+    {
+        let detail = "a new copy is being made; if this stays, it was interrupted";
+        ctx.store
+            .mark_backup(&r.name, &r.destination, BackupStatus::Copying, Some(detail))
+            .await?;
+    }
     let records = copy(spec, &shape, ctx).await?;
-    let mut stored = Vec::new();
     for r in &records {
-        stored.push(ctx.store.put_backup(r).await?);
+        ctx.store.put_backup(r).await?;
     }
     verify(spec, ctx).await
 }
