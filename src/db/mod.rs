@@ -119,6 +119,11 @@ pub trait Dialect: Send + Sync {
     ) -> Option<String> {
         None
     }
+    /// A `TABLESAMPLE` clause drawing about `percent` % of the table's pages, repeatable with
+    /// `seed`; `None` where the engine has none (keys are then drawn by random probes).
+    fn tablesample_sql(&self, _percent: f64, _seed: u32) -> Option<String> {
+        None
+    }
 }
 
 /// A column as introspected.

@@ -37,6 +37,12 @@ impl Dialect for PostgresDialect {
     ) -> Option<String> {
         Some(checksum::row_hash_sql(cols, opts))
     }
+    fn tablesample_sql(&self, percent: f64, seed: u32) -> Option<String> {
+        Some(format!(
+            "TABLESAMPLE SYSTEM ({:.6}) REPEATABLE ({seed})",
+            percent.clamp(0.000001, 100.0)
+        ))
+    }
 }
 
 sqlx_database!(Postgres, PgConnection, Engine::Postgres, ());

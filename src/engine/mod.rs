@@ -7,3 +7,4 @@ pub mod preflight;
 pub mod schema;
 pub mod session;
 pub mod signals;
+pub mod verify;
