@@ -280,7 +280,7 @@ impl Store {
             .bind("m", self.migration.as_str())
             .bind("c", check)
             .bind("since", since_us.unwrap_or(i64::MIN));
-        let sql = "SELECT count(*) AS n, sum(compared) AS cmp, sum(divergent) AS div, \
+        let sql = "SELECT count(*) AS n, sum(compared) AS cmp, sum(divergent) AS dv, \
                    sum(healed) AS h, sum(in_flight) AS f, min(window_us) AS lo, \
                    max(window_us) AS hi FROM migtui_verify_windows \
                    WHERE migration = :m AND check_name = :c AND window_us >= :since";
@@ -291,7 +291,7 @@ impl Store {
         let u = |c: &str| rows.int(0, c).map(|v| v.max(0) as u64);
         Ok(WindowCounts {
             compared: u("cmp")?,
-            divergent: u("div")?,
+            divergent: u("dv")?,
             healed: u("h")?,
             in_flight: u("f")?,
             first_us: Some(rows.int(0, "lo")?),

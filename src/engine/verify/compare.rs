@@ -11,7 +11,7 @@ use crate::db::normalize::{self, Options, apply_rules, coerce_pair};
 use crate::db::{Rows, Value};
 
 /// How a key differs between the two models.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DiffKind {
     /// The old model has the row, the new one does not.
