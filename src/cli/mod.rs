@@ -4,6 +4,7 @@ mod check;
 mod output;
 mod phase_cmd;
 mod status;
+mod verify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -34,6 +35,9 @@ Examples:
   migtui advance -c migration.toml --reason \"DBA approved, ticket OPS-42\"
                                             override failing gates (the reason is audited)
   migtui rollback -c migration.toml --reason \"p95 regression on new reads\"
+  migtui verify -c migration.toml           compare a sample of rows; exit 3 if any differ
+  migtui verify -c migration.toml --full    compare whole tables by chunk checksums
+  migtui verify -c migration.toml --keys 1,2,3 --json
 
 Exit status:
   0  success
@@ -109,6 +113,29 @@ enum Command {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Compare the old and new models: a random sample, typed keys, or whole tables.
+    ///
+    /// Prints rows compared, divergent, the rate and its 95% upper bound, and the divergent
+    /// keys (recorded in migtui_divergences). Exit status 3 when any row diverges.
+    Verify {
+        #[command(flatten)]
+        file: FileArg,
+        /// Only this [[verify]] check (default: all).
+        #[arg(long, value_name = "NAME")]
+        check: Option<String>,
+        /// Compare whole tables by chunk checksums instead of sampling.
+        #[arg(long, conflicts_with = "keys")]
+        full: bool,
+        /// Compare these keys (`1,2,3`; composite keys as `1:a,2:b`).
+        #[arg(long, value_name = "KEYS")]
+        keys: Option<String>,
+        /// Keys to sample when neither --full nor --keys is given.
+        #[arg(long, value_name = "N", default_value_t = 1000)]
+        sample: usize,
+        /// Print the outcome as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Parse the command line, run the command, and turn its outcome into an exit status.
@@ -139,6 +166,23 @@ async fn run(cli: Cli) -> u8 {
             confirm,
         } => phase_cmd::advance(&file.config, reason, confirm).await,
         Command::Rollback { file, reason } => phase_cmd::rollback(&file.config, reason).await,
+        Command::Verify {
+            file,
+            check,
+            full,
+            keys,
+            sample,
+            json,
+        } => {
+            let args = verify::VerifyArgs {
+                check,
+                full,
+                keys,
+                sample,
+                json,
+            };
+            verify::run(&file.config, args).await
+        }
     }
 }
 
