@@ -10,6 +10,7 @@
 
 mod commands;
 mod keeper;
+mod verifier;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -27,6 +28,7 @@ use crate::engine::preflight;
 use crate::store::{
     AuditRecord, Lease, LeaseOutcome, MigrationState, Operator, PhaseRecord, Store, StoreError,
 };
+pub use verifier::VerifyStatus;
 
 /// What a consumer asks the session to do.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,6 +47,17 @@ pub enum Command {
     RefreshGates,
     /// Stop every task, release the lease, close the pools.
     Shutdown,
+    /// Run the full-table diff of one check (all when `None`) in the verifier task; progress
+    /// and the result arrive as events.
+    RunFullVerify { check: Option<String> },
+    /// Re-read one key of a check now (`key` as typed: `42`, or `1:a` for composite keys).
+    RecheckDivergence { check: String, key: String },
+    /// Mark a divergence as seen, with the operator's note (audited).
+    AcknowledgeDivergence {
+        check: String,
+        key: String,
+        note: String,
+    },
 }
 
 /// Whether this process drives the migration or watches it.
@@ -126,6 +139,9 @@ pub struct Snapshot {
     pub databases: Vec<DatabaseStatus>,
     pub history: Vec<PhaseRecord>,
     pub recent_actions: Vec<AuditRecord>,
+    /// Per verify check: rows compared, divergent, rates and bounds, full-diff progress.
+    #[serde(default)]
+    pub verify: Vec<VerifyStatus>,
 }
 
 /// What happened, as it happens.
@@ -154,6 +170,28 @@ pub enum Event {
     },
     Audited {
         record: AuditRecord,
+    },
+    /// A verify check's numbers since the phase began changed.
+    VerifyMeasured {
+        check: String,
+        numbers: crate::engine::verify::RateBound,
+    },
+    /// A key was found different (or healed) by sampling or a recheck.
+    Divergence {
+        check: String,
+        key: String,
+        kind: String,
+        columns: Vec<String>,
+        status: crate::store::DivergenceStatus,
+    },
+    FullVerifyProgress {
+        check: String,
+        progress: crate::engine::verify::full::FullProgress,
+    },
+    FullVerifyDone {
+        check: String,
+        rows: u64,
+        divergent: u64,
     },
 }
 
@@ -235,6 +273,8 @@ pub(crate) struct Shared {
     pub timeout: Duration,
     /// The migration record's `seq` the watcher has published.
     pub seen_seq: AtomicI64,
+    /// Requests to the verifier task (full diff, recheck).
+    pub verify_requests: mpsc::Sender<verifier::Request>,
 }
 
 impl Shared {
@@ -361,9 +401,11 @@ impl Session {
             databases,
             history,
             recent_actions,
+            verify: Vec::new(),
         };
         let last_audit = snapshot.recent_actions.first().map_or(0, |r| r.id);
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
+        let (verify_requests, verify_rx) = mpsc::channel(COMMAND_CAPACITY);
         let shared = Arc::new(Shared {
             config,
             plan,
@@ -377,6 +419,7 @@ impl Session {
             signals: watch::channel(Default::default()).0,
             timeout,
             seen_seq: AtomicI64::new(state.seq),
+            verify_requests,
         });
         let (tx, rx) = mpsc::channel(COMMAND_CAPACITY);
         let (poke_tx, poke_rx) = mpsc::channel(COMMAND_CAPACITY);
@@ -387,11 +430,12 @@ impl Session {
             last_audit,
         ));
         let lease_keeper = tokio::spawn(keeper::keep_lease(shared.clone()));
+        let verifier = tokio::spawn(verifier::run(shared.clone(), verify_rx));
         let commands = tokio::spawn(commands::run(
             shared.clone(),
             rx,
             poke_tx,
-            vec![watcher, lease_keeper],
+            vec![watcher, lease_keeper, verifier],
         ));
         // The first gates, measured in the background so a slow check does not delay start.
         let _ = tx.try_send(Envelope {

@@ -259,9 +259,13 @@ pub async fn full_diff(
     let ranges = plan(v, &old, &new, opts.chunk_rows).await?;
     let mut report = FullReport::default();
     report.progress.chunks_total = ranges.len() as u64;
-    let mut chunks = futures::stream::iter(ranges.iter())
-        .map(|r| chunk_keys(v, &old, &new, r))
-        .buffered(opts.parallel.max(1));
+    let (o, n) = (&old, &new);
+    // Owned ranges and an iterator of futures (not a closure over `&KeyRange` in a stream
+    // adapter), so the future stays `Send` for the session's task.
+    let futures = ranges
+        .into_iter()
+        .map(move |r| async move { chunk_keys(v, o, n, &r).await });
+    let mut chunks = futures::stream::iter(futures).buffered(opts.parallel.max(1));
     while let Some(chunk) = chunks.next().await {
         if v.is_cancelled() {
             return Err(VerifyError::Cancelled);

@@ -8,6 +8,7 @@
 
 pub mod compare;
 pub mod full;
+pub mod gates;
 pub mod sample;
 pub mod stats;
 
