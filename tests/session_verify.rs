@@ -143,10 +143,10 @@ async fn the_verifier_samples_in_shadow_and_answers_the_operator() {
     .unwrap();
     let healed = tokio::time::timeout(Duration::from_secs(10), async {
         loop {
-            if let Ok(Event::Divergence { key, status, .. }) = events.recv().await {
-                if key == "5" {
-                    return status;
-                }
+            if let Ok(Event::Divergence { key, status, .. }) = events.recv().await
+                && key == "5"
+            {
+                return status;
             }
         }
     })
