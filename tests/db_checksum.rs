@@ -113,3 +113,58 @@ async fn one_changed_value_changes_the_chunk_and_names_the_row() {
         assert_eq!(now.count, whole.count);
     }
 }
+
+#[tokio::test]
+async fn the_native_hash_is_used_only_between_matching_postgres_tables() {
+    use migtui::db::checksum::native_compatible;
+    let (Some(a), Some(b)) = (TestDb::postgres().await, TestDb::postgres().await) else {
+        return;
+    };
+    a.run_fixture(fixture(Kind::Postgres)).await;
+    b.run_fixture(fixture(Kind::Postgres)).await;
+    let (da, db) = (a.connect().await, b.connect().await);
+    let cols: Vec<String> = ["id", "t", "ts", "j"].map(String::from).to_vec();
+    assert!(
+        native_compatible(da.as_ref(), "items", db.as_ref(), "items", &cols)
+            .await
+            .unwrap()
+    );
+    let mut spec = HashSpec::for_table(
+        db.as_ref(),
+        "items",
+        &["id".into()],
+        None,
+        HashOptions::default(),
+    )
+    .await
+    .unwrap();
+    spec.native = true;
+    let before = checksum(db.as_ref(), &spec, &KeyRange::all())
+        .await
+        .unwrap();
+    db.execute("UPDATE items SET t = NULL WHERE id = 3", &Params::new())
+        .await
+        .unwrap();
+    let after = checksum(db.as_ref(), &spec, &KeyRange::all())
+        .await
+        .unwrap();
+    assert_ne!(before, after, "'' -> NULL changes the native sum");
+    // A different type on one side: back to the canonical encoding.
+    db.execute_script("ALTER TABLE items ALTER COLUMN ts TYPE timestamptz")
+        .await
+        .unwrap();
+    assert!(
+        !native_compatible(da.as_ref(), "items", db.as_ref(), "items", &cols)
+            .await
+            .unwrap()
+    );
+    if let Some(m) = TestDb::mysql().await {
+        m.run_fixture(fixture(Kind::MySql)).await;
+        let dm = m.connect().await;
+        assert!(
+            !native_compatible(da.as_ref(), "items", dm.as_ref(), "items", &cols)
+                .await
+                .unwrap()
+        );
+    }
+}

@@ -124,6 +124,11 @@ pub trait Dialect: Send + Sync {
     fn tablesample_sql(&self, _percent: f64, _seed: u32) -> Option<String> {
         None
     }
+    /// A cheaper 60-bit row hash valid only between two databases of this engine with the
+    /// same column types and major version (PostgreSQL: `hash_record_extended`), or `None`.
+    fn native_row_hash_sql(&self, _cols: &[String]) -> Option<String> {
+        None
+    }
 }
 
 /// A column as introspected.

@@ -11,6 +11,8 @@
 //! by canonical key text, which is immune to the engines' different collations.
 
 use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -18,7 +20,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{Difference, KeySourceKind, Verifier, VerifyError, key_text};
 use crate::config::ColumnRule;
-use crate::db::checksum::{HashSpec, KeyRange, checksum, key_bounds, key_hashes};
+use crate::db::checksum::{
+    HashSpec, KeyRange, checksum, key_bounds, key_hashes, native_compatible,
+};
 use crate::db::rowhash::HashOptions;
 use crate::db::{Database, Params, Value};
 use crate::store::DivergenceStatus;
@@ -120,7 +124,18 @@ pub async fn specs(v: &Verifier) -> Result<(HashSpec, HashSpec), VerifyError> {
     let old = HashSpec::for_table(v.old.as_ref(), &old_table, &v.check.key, Some(&cols), opts);
     let new = HashSpec::for_table(v.new.as_ref(), &new_table, &v.check.key, Some(&cols), opts);
     let (old, new) = tokio::join!(old, new);
-    Ok((old?, new?))
+    let (mut old, mut new) = (old?, new?);
+    let native = native_compatible(
+        v.old.as_ref(),
+        &old_table,
+        v.new.as_ref(),
+        &new_table,
+        &old.column_names(),
+    )
+    .await?;
+    old.native = native;
+    new.native = native;
+    Ok((old, new))
 }
 
 fn as_int(v: &Value) -> Option<i64> {
@@ -186,25 +201,31 @@ async fn plan(
 }
 
 /// The keys of one chunk whose rows differ (by hash, or present on one side only).
+/// `dense`: most chunks so far differed, so skip the checksum and read `(key, hash)` directly
+/// (one pass instead of two when differences are spread over every chunk).
 async fn chunk_keys(
     v: &Verifier,
     old: &HashSpec,
     new: &HashSpec,
     range: &KeyRange,
+    dense: bool,
 ) -> Result<(u64, u64, Vec<Vec<Value>>), VerifyError> {
-    let (a, b) = tokio::join!(
-        checksum(v.old.as_ref(), old, range),
-        checksum(v.new.as_ref(), new, range)
-    );
-    let (a, b) = (a?, b?);
-    if a == b {
-        return Ok((a.count, b.count, Vec::new()));
+    if !dense {
+        let (a, b) = tokio::join!(
+            checksum(v.old.as_ref(), old, range),
+            checksum(v.new.as_ref(), new, range)
+        );
+        let (a, b) = (a?, b?);
+        if a == b {
+            return Ok((a.count, b.count, Vec::new()));
+        }
     }
     let (ka, kb) = tokio::join!(
         key_hashes(v.old.as_ref(), old, range),
         key_hashes(v.new.as_ref(), new, range)
     );
     let (ka, kb) = (ka?, kb?);
+    let (count_a, count_b) = (ka.len() as u64, kb.len() as u64);
     let mut newer: HashMap<String, (Vec<Value>, u64)> = kb
         .into_iter()
         .map(|(k, h)| (key_text(&k), (k, h)))
@@ -217,7 +238,7 @@ async fn chunk_keys(
         }
     }
     out.extend(newer.into_values().map(|(k, _)| k));
-    Ok((a.count, b.count, out))
+    Ok((count_a, count_b, out))
 }
 
 /// Read `keys` from one side's table, the spec's columns.
@@ -260,11 +281,16 @@ pub async fn full_diff(
     let mut report = FullReport::default();
     report.progress.chunks_total = ranges.len() as u64;
     let (o, n) = (&old, &new);
+    let (done, differing) = (AtomicU64::new(0), AtomicU64::new(0));
+    let (done_ref, differing_ref) = (&done, &differing);
     // Owned ranges and an iterator of futures (not a closure over `&KeyRange` in a stream
-    // adapter), so the future stays `Send` for the session's task.
-    let futures = ranges
-        .into_iter()
-        .map(move |r| async move { chunk_keys(v, o, n, &r).await });
+    // adapter), so the future stays `Send` for the session's task. Futures are made as the
+    // buffer pulls them, so `dense` sees the chunks finished so far.
+    let futures = ranges.into_iter().map(move |r| {
+        let (d, b) = (done_ref.load(Relaxed), differing_ref.load(Relaxed));
+        let dense = d >= 4 && b * 4 >= d * 3;
+        async move { chunk_keys(v, o, n, &r, dense).await }
+    });
     let mut chunks = futures::stream::iter(futures).buffered(opts.parallel.max(1));
     while let Some(chunk) = chunks.next().await {
         if v.is_cancelled() {
@@ -276,7 +302,9 @@ pub async fn full_diff(
         let p = &mut report.progress;
         p.chunks_done += 1;
         p.rows_done += rows_old;
+        done.fetch_add(1, Relaxed);
         if !keys.is_empty() {
+            differing.fetch_add(1, Relaxed);
             p.chunks_differing += 1;
             for batch in keys.chunks(1000) {
                 let (o, n) = tokio::join!(
