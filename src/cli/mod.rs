@@ -5,6 +5,7 @@ mod check;
 mod output;
 mod phase_cmd;
 mod status;
+mod verify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -39,6 +40,9 @@ Examples:
   migtui contract -c migration.toml --confirm incidents
                                             DANGEROUS: drop them (phase drop, verified backup)
   migtui restore -c migration.toml --backup incidents_status --dry-run
+  migtui verify -c migration.toml           compare a sample of rows; exit 3 if any differ
+  migtui verify -c migration.toml --full    compare whole tables by chunk checksums
+  migtui verify -c migration.toml --keys 1,2,3 --json
 
 Exit status:
   0  success
@@ -151,6 +155,29 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Compare the old and new models: a random sample, typed keys, or whole tables.
+    ///
+    /// Prints rows compared, divergent, the rate and its 95% upper bound, and the divergent
+    /// keys (recorded in migtui_divergences). Exit status 3 when any row diverges.
+    Verify {
+        #[command(flatten)]
+        file: FileArg,
+        /// Only this [[verify]] check (default: all).
+        #[arg(long, value_name = "NAME")]
+        check: Option<String>,
+        /// Compare whole tables by chunk checksums instead of sampling.
+        #[arg(long, conflicts_with = "keys")]
+        full: bool,
+        /// Compare these keys (`1,2,3`; composite keys as `1:a,2:b`).
+        #[arg(long, value_name = "KEYS")]
+        keys: Option<String>,
+        /// Keys to sample when neither --full nor --keys is given.
+        #[arg(long, value_name = "N", default_value_t = 1000)]
+        sample: usize,
+        /// Print the outcome as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Parse the command line, run the command, and turn its outcome into an exit status.
@@ -192,6 +219,23 @@ async fn run(cli: Cli) -> u8 {
             backup,
             dry_run,
         } => backup::restore(&file.config, backup, dry_run).await,
+        Command::Verify {
+            file,
+            check,
+            full,
+            keys,
+            sample,
+            json,
+        } => {
+            let args = verify::VerifyArgs {
+                check,
+                full,
+                keys,
+                sample,
+                json,
+            };
+            verify::run(&file.config, args).await
+        }
     }
 }
 

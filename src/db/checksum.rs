@@ -20,6 +20,10 @@ pub struct HashSpec {
     /// Every hashed column in order, the key columns first.
     pub columns: Vec<(String, HashClass)>,
     pub options: HashOptions,
+    /// Use the engine's native row hash ([`super::Dialect::native_row_hash_sql`]) instead of
+    /// the canonical encoding: only when both sides are the same engine, major version and
+    /// column types (see [`native_compatible`]).
+    pub native: bool,
 }
 
 impl HashSpec {
@@ -69,6 +73,7 @@ impl HashSpec {
             key: key.to_vec(),
             columns: out,
             options,
+            native: false,
         })
     }
 
@@ -138,6 +143,52 @@ fn range_sql(db: &dyn Database, spec: &HashSpec, range: &KeyRange) -> (String, P
     (clause, p)
 }
 
+/// The row hash expression for this spec on this engine, `None` to hash in Rust.
+fn hash_sql(db: &dyn Database, spec: &HashSpec) -> Option<String> {
+    let d = db.dialect();
+    if spec.native {
+        let cols: Vec<String> = spec.columns.iter().map(|(c, _)| d.quote_ident(c)).collect();
+        if let Some(sql) = d.native_row_hash_sql(&cols) {
+            return Some(sql);
+        }
+    }
+    d.row_hash_sql(&quoted_columns(db, spec), &spec.options)
+}
+
+/// True when two tables can be compared with the engine's native hash: the same engine with a
+/// native hash, the same server major version, and the same declared types column by column.
+pub async fn native_compatible(
+    a: &dyn Database,
+    a_table: &str,
+    b: &dyn Database,
+    b_table: &str,
+    columns: &[String],
+) -> Result<bool, DbError> {
+    if a.engine() != b.engine() || a.dialect().native_row_hash_sql(&[]).is_none() {
+        return Ok(false);
+    }
+    let major = |v: String| {
+        v.split(|c: char| !c.is_ascii_digit())
+            .find(|p| !p.is_empty())
+            .and_then(|p| p.parse::<u32>().ok())
+    };
+    let (va, vb) = (
+        major(a.server_version().await?),
+        major(b.server_version().await?),
+    );
+    // hash_record_extended arrived in PostgreSQL 14.
+    if va != vb || va.is_none_or(|v| v < 14) {
+        return Ok(false);
+    }
+    let (Some(ia), Some(ib)) = (a.table_info(a_table).await?, b.table_info(b_table).await?) else {
+        return Ok(false);
+    };
+    Ok(columns.iter().all(|c| match (ia.column(c), ib.column(c)) {
+        (Some(x), Some(y)) => x.data_type.eq_ignore_ascii_case(&y.data_type),
+        _ => false,
+    }))
+}
+
 fn quoted_columns(db: &dyn Database, spec: &HashSpec) -> Vec<(String, HashClass)> {
     let d = db.dialect();
     spec.columns
@@ -185,10 +236,7 @@ pub async fn checksum(
 ) -> Result<Checksum, DbError> {
     let (clause, p) = range_sql(db, spec, range);
     let table = db.dialect().quote_path(&spec.table);
-    let Some(hash) = db
-        .dialect()
-        .row_hash_sql(&quoted_columns(db, spec), &spec.options)
-    else {
+    let Some(hash) = hash_sql(db, spec) else {
         // Hash in Rust, from the rows themselves.
         let mut sum = Checksum::default();
         for (_, h) in key_hashes(db, spec, range).await? {
@@ -222,7 +270,7 @@ pub async fn key_hashes(
     let table = d.quote_path(&spec.table);
     let keys = order_by(db, spec);
     let nkey = spec.key.len();
-    if let Some(hash) = d.row_hash_sql(&quoted_columns(db, spec), &spec.options) {
+    if let Some(hash) = hash_sql(db, spec) {
         let sql = format!("SELECT {keys}, {hash} FROM {table}{clause} ORDER BY {keys}");
         let rows = db.query(&sql, &p).await?;
         let mut out = Vec::with_capacity(rows.len());

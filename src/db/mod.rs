@@ -139,6 +139,16 @@ pub trait Dialect: Send + Sync {
     fn is_lock_timeout(&self, _err: &DbError) -> bool {
         false
     }
+    /// A `TABLESAMPLE` clause drawing about `percent` % of the table's pages, repeatable with
+    /// `seed`; `None` where the engine has none (keys are then drawn by random probes).
+    fn tablesample_sql(&self, _percent: f64, _seed: u32) -> Option<String> {
+        None
+    }
+    /// A cheaper 60-bit row hash valid only between two databases of this engine with the
+    /// same column types and major version (PostgreSQL: `hash_record_extended`), or `None`.
+    fn native_row_hash_sql(&self, _cols: &[String]) -> Option<String> {
+        None
+    }
 }
 
 /// A column as introspected.

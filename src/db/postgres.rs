@@ -45,6 +45,15 @@ impl Dialect for PostgresDialect {
     ) -> Option<String> {
         Some(checksum::row_hash_sql(cols, opts))
     }
+    fn native_row_hash_sql(&self, cols: &[String]) -> Option<String> {
+        Some(checksum::native_row_hash_sql(cols))
+    }
+    fn tablesample_sql(&self, percent: f64, seed: u32) -> Option<String> {
+        Some(format!(
+            "TABLESAMPLE SYSTEM ({:.6}) REPEATABLE ({seed})",
+            percent.clamp(0.000001, 100.0)
+        ))
+    }
 }
 
 sqlx_database!(Postgres, PgConnection, Engine::Postgres, ());

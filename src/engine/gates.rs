@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use super::phase::{Gate, PhaseId};
 use super::preflight::{self, Status};
 use super::schema::Schemas;
+use super::verify;
 use crate::config::Config;
 use crate::db::Db;
 use crate::store::Store;
@@ -27,14 +28,7 @@ pub async fn measure(phase: PhaseId, ctx: &GateContext<'_>) -> Vec<Gate> {
     match phase {
         PhaseId::Plan => plan(ctx).await,
         PhaseId::Expand => expand(ctx).await,
-        PhaseId::DualWrite => vec![not_measured(
-            "recent-row agreement",
-            format!(
-                "≥ {:.2}%",
-                ctx.config.phases.dual_write_min_agreement * 100.0
-            ),
-            "no comparison of recently changed rows has run yet",
-        )],
+        PhaseId::DualWrite => verify::gates::dual_write(ctx).await,
         PhaseId::Backfill => {
             if ctx.config.backfill.is_empty() {
                 vec![Gate::pass(
@@ -55,24 +49,9 @@ pub async fn measure(phase: PhaseId, ctx: &GateContext<'_>) -> Vec<Gate> {
                 )]
             }
         }
-        PhaseId::Shadow => vec![not_measured(
-            "divergence bound",
-            format!(
-                "95% bound ≤ {:.3}% over ≥ {} rows and ≥ {} min",
-                ctx.config.phases.shadow_max_divergence_bound * 100.0,
-                ctx.config.phases.shadow_min_samples,
-                ctx.config.phases.shadow_min_minutes
-            ),
-            "no sampled comparison has run yet",
-        )],
-        PhaseId::ReadNew => vec![not_measured(
-            "stable on new reads",
-            format!(
-                "{} min without new divergence",
-                ctx.config.phases.read_new_stable_minutes
-            ),
-            "no comparison has run since reads moved to the new model",
-        )],
+        // The latency half of the shadow gate is the probes' (issue 5).
+        PhaseId::Shadow => verify::gates::shadow(ctx).await,
+        PhaseId::ReadNew => verify::gates::read_new(ctx).await,
         PhaseId::Backup => vec![backup_gate(ctx).await],
         PhaseId::StopOldWrites | PhaseId::Drop | PhaseId::Done => Vec::new(),
     }

@@ -9,3 +9,4 @@ pub mod preflight;
 pub mod schema;
 pub mod session;
 pub mod signals;
+pub mod verify;

@@ -11,6 +11,7 @@
 mod backup;
 mod commands;
 mod keeper;
+mod verifier;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -28,6 +29,7 @@ use crate::engine::preflight;
 use crate::store::{
     AuditRecord, Lease, LeaseOutcome, MigrationState, Operator, PhaseRecord, Store, StoreError,
 };
+pub use verifier::VerifyStatus;
 
 /// What a consumer asks the session to do.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,6 +58,17 @@ pub enum Command {
     },
     /// Put a backup's columns back (`dry_run`: only say what would run).
     Restore { backup: String, dry_run: bool },
+    /// Run the full-table diff of one check (all when `None`) in the verifier task; progress
+    /// and the result arrive as events.
+    RunFullVerify { check: Option<String> },
+    /// Re-read one key of a check now (`key` as typed: `42`, or `1:a` for composite keys).
+    RecheckDivergence { check: String, key: String },
+    /// Mark a divergence as seen, with the operator's note (audited).
+    AcknowledgeDivergence {
+        check: String,
+        key: String,
+        note: String,
+    },
 }
 
 /// Whether this process drives the migration or watches it.
@@ -140,6 +153,9 @@ pub struct Snapshot {
     /// The recorded backup copies and their verification status.
     #[serde(default)]
     pub backups: Vec<crate::store::BackupRecord>,
+    /// Per verify check: rows compared, divergent, rates and bounds, full-diff progress.
+    #[serde(default)]
+    pub verify: Vec<VerifyStatus>,
 }
 
 /// What happened, as it happens.
@@ -184,6 +200,28 @@ pub enum Event {
     /// A restore ran (or, dry, said what it would run).
     Restored {
         report: crate::engine::backup::restore::RestoreReport,
+    },
+    /// A verify check's numbers since the phase began changed.
+    VerifyMeasured {
+        check: String,
+        numbers: crate::engine::verify::RateBound,
+    },
+    /// A key was found different (or healed) by sampling or a recheck.
+    Divergence {
+        check: String,
+        key: String,
+        kind: String,
+        columns: Vec<String>,
+        status: crate::store::DivergenceStatus,
+    },
+    FullVerifyProgress {
+        check: String,
+        progress: crate::engine::verify::full::FullProgress,
+    },
+    FullVerifyDone {
+        check: String,
+        rows: u64,
+        divergent: u64,
     },
 }
 
@@ -265,6 +303,8 @@ pub(crate) struct Shared {
     pub timeout: Duration,
     /// The migration record's `seq` the watcher has published.
     pub seen_seq: AtomicI64,
+    /// Requests to the verifier task (full diff, recheck).
+    pub verify_requests: mpsc::Sender<verifier::Request>,
 }
 
 impl Shared {
@@ -396,9 +436,11 @@ impl Session {
                 .ok()
                 .and_then(Result::ok)
                 .unwrap_or_default(),
+            verify: Vec::new(),
         };
         let last_audit = snapshot.recent_actions.first().map_or(0, |r| r.id);
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
+        let (verify_requests, verify_rx) = mpsc::channel(COMMAND_CAPACITY);
         let shared = Arc::new(Shared {
             config,
             plan,
@@ -412,6 +454,7 @@ impl Session {
             signals: watch::channel(Default::default()).0,
             timeout,
             seen_seq: AtomicI64::new(state.seq),
+            verify_requests,
         });
         let (tx, rx) = mpsc::channel(COMMAND_CAPACITY);
         let (poke_tx, poke_rx) = mpsc::channel(COMMAND_CAPACITY);
@@ -422,11 +465,12 @@ impl Session {
             last_audit,
         ));
         let lease_keeper = tokio::spawn(keeper::keep_lease(shared.clone()));
+        let verifier = tokio::spawn(verifier::run(shared.clone(), verify_rx));
         let commands = tokio::spawn(commands::run(
             shared.clone(),
             rx,
             poke_tx,
-            vec![watcher, lease_keeper],
+            vec![watcher, lease_keeper, verifier],
         ));
         // The first gates, measured in the background so a slow check does not delay start.
         let _ = tx.try_send(Envelope {

@@ -4,6 +4,7 @@
 
 mod audit;
 mod backups;
+mod divergences;
 mod lease;
 mod operator;
 mod phases;
@@ -17,11 +18,12 @@ use crate::engine::phase::{Gate, PhaseId};
 
 pub use audit::MAX_PAGE;
 pub use backups::{BackedUpColumn, BackupRecord, BackupStatus};
+pub use divergences::{DivergenceFilter, DivergenceRecord, DivergenceStatus, WindowCounts};
 pub use lease::format_us;
 
 /// The version of the `migtui_*` tables this build writes. Older stores are upgraded; a newer
 /// one is refused (an older migtui must not write tables it does not understand).
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Who is acting: the OS user and host of this process, and a per-process id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

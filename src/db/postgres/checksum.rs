@@ -37,3 +37,13 @@ pub(crate) fn row_hash_sql(cols: &[(String, HashClass)], opts: &HashOptions) -> 
         .join(" || chr(31) || ");
     format!("('x' || substr(md5({row}), 1, 15))::bit(60)::bigint")
 }
+
+/// PostgreSQL ↔ PostgreSQL only: the server's own record hash (`hash_record_extended`, 14+),
+/// masked to 60 bits. About 3× cheaper than the canonical text encoding, but it depends on the
+/// column types and the server's hash functions, so both sides must match in both.
+pub(crate) fn native_row_hash_sql(cols: &[String]) -> String {
+    format!(
+        "(hash_record_extended(ROW({}), 0) & 1152921504606846975)",
+        cols.join(", ")
+    )
+}

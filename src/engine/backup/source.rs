@@ -150,6 +150,7 @@ pub async fn checksum_table(
             .zip(classes.iter().copied())
             .collect(),
         options: HashOptions::default(),
+        native: false,
     };
     let quoted: Vec<(String, HashClass)> = spec
         .columns

@@ -116,7 +116,53 @@ async fn handle(shared: &Shared, cmd: Command) -> Result<Outcome, SessionError> 
         Command::Restore { backup, dry_run } => {
             super::backup::restore(shared, &backup, dry_run).await
         }
+        Command::RunFullVerify { check } => {
+            verify_request(shared, super::verifier::Request::Full { check })
+        }
+        Command::RecheckDivergence { check, key } => {
+            verify_request(shared, super::verifier::Request::Recheck { check, key })
+        }
+        Command::AcknowledgeDivergence { check, key, note } => {
+            acknowledge(shared, &check, &key, &note).await
+        }
     }
+}
+
+/// Hand a request to the verifier task (it reports through events). Read-only sessions may
+/// compare too: nothing here changes the migration.
+fn verify_request(shared: &Shared, req: super::verifier::Request) -> Result<Outcome, SessionError> {
+    shared.verify_requests.try_send(req).map_err(|e| match e {
+        mpsc::error::TrySendError::Full(_) => SessionError::Busy,
+        mpsc::error::TrySendError::Closed(_) => SessionError::Closed,
+    })?;
+    Ok(Outcome::Done)
+}
+
+async fn acknowledge(
+    shared: &Shared,
+    check: &str,
+    key: &str,
+    note: &str,
+) -> Result<Outcome, SessionError> {
+    if let Some(e) = read_only(shared) {
+        return Err(e);
+    }
+    let found = shared
+        .bounded(
+            "acknowledging a divergence",
+            shared
+                .store
+                .acknowledge_divergence(check, key, note, &shared.operator),
+        )
+        .await?;
+    Ok(if found {
+        Outcome::Done
+    } else {
+        Outcome::Refused {
+            why: format!("no divergence recorded for key `{key}` of check `{check}`"),
+            gates: Vec::new(),
+        }
+    })
 }
 
 async fn advance(
