@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use backup_support::{backed_up, cctx, ctx, env};
+use backup_support::{backed_up, cctx, ctx, env, hold_lock};
 use common::TestDb;
 use migtui::engine::backup::{self, Shape, checksum_table, format_checksum, restore};
 use migtui::engine::contract;
@@ -182,12 +182,7 @@ async fn a_held_lock_times_out_and_retries_without_blocking_others_for_long() {
     };
     let e = env(&t, "b/s.csv.gz").await;
     backed_up(&e).await;
-    // Another session reads the table inside an open transaction: its lock stays held.
-    let holder = t.connect().await;
-    let mut held = holder.begin().await.unwrap();
-    held.query("SELECT count(*) FROM incidents", &Default::default())
-        .await
-        .unwrap();
+    let (holder, held) = hold_lock(&t).await;
 
     let op = Operator::current();
     let reader = t.connect().await;
@@ -417,11 +412,7 @@ async fn mariadb_runs_statements_one_by_one_under_a_lock_timeout() {
     };
     let e = env(&t, "b/s.csv.gz").await;
     backed_up(&e).await;
-    let holder = t.connect().await;
-    let mut held = holder.begin().await.unwrap();
-    held.query("SELECT count(*) FROM incidents", &Default::default())
-        .await
-        .unwrap();
+    let (holder, held) = hold_lock(&t).await;
     let op = Operator::current();
     let p = contract::preview(&cctx(&e, &op)).await.unwrap();
     assert!(p.how.contains("NOT transactional"), "{}", p.how);

@@ -115,3 +115,14 @@ pub async fn backed_up(e: &Env) {
     let results = backup::run(&e.config.backups[0], &ctx(e)).await.unwrap();
     assert!(results.iter().all(|r| r.verified), "{results:?}");
 }
+
+/// Another session that has read `incidents` inside an open transaction: its lock on the
+/// table stays held until the transaction ends.
+pub async fn hold_lock(t: &TestDb) -> (migtui::db::Db, Box<dyn migtui::db::Transaction>) {
+    let holder = t.connect().await;
+    let mut held = holder.begin().await.unwrap();
+    held.query("SELECT count(*) FROM incidents", &Default::default())
+        .await
+        .unwrap();
+    (holder, held)
+}
