@@ -1,11 +1,13 @@
 //! The command line (clap). Every subcommand drives the library; none holds domain logic.
 
+mod backup;
 mod check;
 mod flag;
 mod output;
 mod phase_cmd;
 mod probe;
 mod status;
+mod verify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -40,6 +42,13 @@ Examples:
                                             latency per read path, old vs new
   migtui flag -c migration.toml get         the read flag's current value
   migtui flag -c migration.toml set true --reason \"shadow gate green, OPS-42\"
+  migtui backup -c migration.toml           copy and verify the columns the contract drops
+  migtui contract -c migration.toml --confirm incidents
+                                            DANGEROUS: drop them (phase drop, verified backup)
+  migtui restore -c migration.toml --backup incidents_status --dry-run
+  migtui verify -c migration.toml           compare a sample of rows; exit 3 if any differ
+  migtui verify -c migration.toml --full    compare whole tables by chunk checksums
+  migtui verify -c migration.toml --keys 1,2,3 --json
 
 Exit status:
   0  success
@@ -135,6 +144,66 @@ enum Command {
         #[command(subcommand)]
         action: FlagAction,
     },
+    /// Copy every [[backup]] to its table and/or file, then verify each copy.
+    ///
+    /// A copy counts only when its row count and checksum over (key, columns) equal the live
+    /// source's. Prints the restore command of each backup.
+    Backup {
+        #[command(flatten)]
+        file: FileArg,
+        /// Do not copy: verify the existing copies again (catches tampering and truncation).
+        #[arg(long)]
+        verify_only: bool,
+    },
+    /// DANGEROUS: run the [contract] DDL that drops the old columns (phase `drop` only).
+    ///
+    /// Shows the statements in full, what they drop, its backups and what depends on it.
+    /// Refused without a verified backup or with dependents unless --reason is given.
+    Contract {
+        #[command(flatten)]
+        file: FileArg,
+        /// The name of the table the statements drop from, typed to confirm.
+        #[arg(long, value_name = "TABLE")]
+        confirm: Option<String>,
+        /// Why you override a missing backup or a dependent object; audited.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Put a backup's columns back: re-add a dropped column with its original type and fill it
+    /// from the verified copy, then check the checksum.
+    Restore {
+        #[command(flatten)]
+        file: FileArg,
+        /// The [[backup]] name.
+        #[arg(long, value_name = "NAME")]
+        backup: String,
+        /// Only print what would run.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Compare the old and new models: a random sample, typed keys, or whole tables.
+    ///
+    /// Prints rows compared, divergent, the rate and its 95% upper bound, and the divergent
+    /// keys (recorded in migtui_divergences). Exit status 3 when any row diverges.
+    Verify {
+        #[command(flatten)]
+        file: FileArg,
+        /// Only this [[verify]] check (default: all).
+        #[arg(long, value_name = "NAME")]
+        check: Option<String>,
+        /// Compare whole tables by chunk checksums instead of sampling.
+        #[arg(long, conflicts_with = "keys")]
+        full: bool,
+        /// Compare these keys (`1,2,3`; composite keys as `1:a,2:b`).
+        #[arg(long, value_name = "KEYS")]
+        keys: Option<String>,
+        /// Keys to sample when neither --full nor --keys is given.
+        #[arg(long, value_name = "N", default_value_t = 1000)]
+        sample: usize,
+        /// Print the outcome as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -194,6 +263,34 @@ async fn run(cli: Cli) -> u8 {
             FlagAction::Get { json } => flag::get(&file.config, json).await,
             FlagAction::Set { value, reason } => flag::set(&file.config, &value, reason).await,
         },
+        Command::Backup { file, verify_only } => backup::backup(&file.config, verify_only).await,
+        Command::Contract {
+            file,
+            confirm,
+            reason,
+        } => backup::contract(&file.config, confirm, reason).await,
+        Command::Restore {
+            file,
+            backup,
+            dry_run,
+        } => backup::restore(&file.config, backup, dry_run).await,
+        Command::Verify {
+            file,
+            check,
+            full,
+            keys,
+            sample,
+            json,
+        } => {
+            let args = verify::VerifyArgs {
+                check,
+                full,
+                keys,
+                sample,
+                json,
+            };
+            verify::run(&file.config, args).await
+        }
     }
 }
 

@@ -134,6 +134,26 @@ pub fn render(snap: &Snapshot, s: Style) -> String {
         );
     }
 
+    if !snap.backups.is_empty() {
+        out += "\nbackups:\n";
+        for b in &snap.backups {
+            let verified = b.status == crate::store::BackupStatus::Verified;
+            out += &format!(
+                "  {} {} → {}: {}, {} rows, checksum {}{}\n      restore: {}\n",
+                s.pass(verified),
+                b.name,
+                b.location,
+                b.status.as_str(),
+                b.rows,
+                b.checksum,
+                b.verified_us
+                    .map(|t| format!(", verified {}", time_us(t)))
+                    .unwrap_or_default(),
+                b.restore_command
+            );
+        }
+    }
+
     out += "\nlast actions:\n";
     if snap.recent_actions.is_empty() {
         out += "  (none yet)\n";

@@ -247,7 +247,23 @@ pub struct VerifyCheck {
     pub redact: Vec<String>,
     pub recheck_after_ms: u64,
     pub float_tolerance: f64,
+    /// What the full-table diff hashes (`full = { … }`); defaults apply when absent.
+    pub full: FullDiffConfig,
     pub at: Location,
+}
+
+/// The tables and columns a check's full-table diff compares, chunk by chunk.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FullDiffConfig {
+    /// Table on `old` (default: the sample table).
+    pub old_table: Option<String>,
+    /// Table on `new` (default: the sample table).
+    pub new_table: Option<String>,
+    /// Compared columns, the same names on both sides (default: every column of the old
+    /// table, minus those the check ignores).
+    pub columns: Option<Vec<String>>,
+    /// Rows per checksum chunk (default 10 000).
+    pub chunk_rows: Option<u64>,
 }
 
 /// Where a read path's probe keys come from.
@@ -291,6 +307,10 @@ pub struct BackupSpec {
     pub table: String,
     pub columns: Vec<String>,
     pub to: Vec<BackupDestination>,
+    /// Rows read and written per chunk (default 5 000).
+    pub chunk_rows: u64,
+    /// Copy at most this many rows per second (default: unthrottled).
+    pub max_rows_per_second: Option<f64>,
     pub at: Location,
 }
 

@@ -184,7 +184,18 @@ pub(crate) fn backup(
     refs: &mut Refs,
     base: &Path,
 ) -> Option<BackupSpec> {
-    s.only(cx, &["name", "database", "table", "columns", "to"]);
+    s.only(
+        cx,
+        &[
+            "name",
+            "database",
+            "table",
+            "columns",
+            "to",
+            "chunk_rows",
+            "max_rows_per_second",
+        ],
+    );
     let name = s.str(cx, "name");
     let database = database_ref(cx, s, "database", "old", refs);
     let table = s.req_str(cx, "table");
@@ -215,7 +226,15 @@ pub(crate) fn backup(
         if let Some(t) = dest.value.strip_prefix("table:").filter(|t| !t.is_empty()) {
             to.push(BackupDestination::Table(t.to_string()));
         } else if let Some(f) = dest.value.strip_prefix("file:").filter(|f| !f.is_empty()) {
-            to.push(BackupDestination::File(resolve(base, f)));
+            let path = resolve(base, f);
+            if let Err(why) = crate::engine::backup::format_of(&path) {
+                cx.problem(
+                    dest.at,
+                    format!("`to` in {}: {why}", s.label),
+                    Some("name the file .csv.gz (CSV with a header) or .jsonl.gz (JSON lines); drop .gz for no compression".to_string()),
+                );
+            }
+            to.push(BackupDestination::File(path));
         } else {
             cx.problem(
                 dest.at,
@@ -226,6 +245,18 @@ pub(crate) fn backup(
                 Some("e.g. to = [\"table:migtui_backup_incidents_status\", \"file:backups/incidents-status.csv.gz\"]".to_string()),
             );
         }
+    }
+    let chunk_rows =
+        positive(cx, s, "chunk_rows").unwrap_or(crate::engine::backup::DEFAULT_CHUNK_ROWS);
+    let max_rows_per_second = s.float(cx, "max_rows_per_second");
+    if let Some(r) = max_rows_per_second
+        && r <= 0.0
+    {
+        cx.problem(
+            s.key_at("max_rows_per_second"),
+            format!("`max_rows_per_second` in {} must be above 0", s.label),
+            Some("leave it out to copy unthrottled".to_string()),
+        );
     }
     let table = table?.value;
     let columns: Vec<String> = columns?.into_iter().map(|c| c.value).collect();
@@ -242,6 +273,8 @@ pub(crate) fn backup(
         table,
         columns,
         to,
+        chunk_rows,
+        max_rows_per_second,
         at: cx.loc(s.at),
     })
 }

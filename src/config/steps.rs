@@ -323,6 +323,7 @@ pub(crate) fn verify(cx: &mut Cx<'_>, s: &Section<'_, '_>, refs: &mut Refs) -> O
             "redact",
             "recheck_after_ms",
             "float_tolerance",
+            "full",
         ],
     );
     let name = s.req_str(cx, "name");
@@ -381,6 +382,27 @@ pub(crate) fn verify(cx: &mut Cx<'_>, s: &Section<'_, '_>, refs: &mut Refs) -> O
     let redact = key_list(cx, s, "redact");
     let recheck_after_ms = s.uint(cx, "recheck_after_ms").unwrap_or(5_000);
     let float_tolerance = s.float(cx, "float_tolerance").unwrap_or(1e-9);
+    let full = s
+        .table(cx, "full")
+        .map(|t| {
+            t.only(cx, &["old_table", "new_table", "columns", "chunk_rows"]);
+            let columns = t.has("columns").then(|| key_list(cx, &t, "columns"));
+            let chunk_rows = t.uint(cx, "chunk_rows");
+            if chunk_rows == Some(0) {
+                cx.problem(
+                    t.at,
+                    format!("`full.chunk_rows` in {} must be at least 1", s.label),
+                    Some("chunk_rows = 10000".into()),
+                );
+            }
+            FullDiffConfig {
+                old_table: t.str(cx, "old_table").map(|v| v.value),
+                new_table: t.str(cx, "new_table").map(|v| v.value),
+                columns,
+                chunk_rows,
+            }
+        })
+        .unwrap_or_default();
     Some(VerifyCheck {
         name: name?.value,
         key,
@@ -391,6 +413,7 @@ pub(crate) fn verify(cx: &mut Cx<'_>, s: &Section<'_, '_>, refs: &mut Refs) -> O
         redact,
         recheck_after_ms,
         float_tolerance,
+        full,
         at: cx.loc(s.at),
     })
 }

@@ -159,7 +159,8 @@ pub(crate) fn transport_connect_error(ctx: &Ctx, err: &sqlx::Error) -> DbError {
 /// Writes `Db`/`Tx` structs with the `Database` and `Transaction` impls over one sqlx engine.
 /// The engine module provides `bind(query, Value)`, `decode_row(&ctx, &row, &types)`,
 /// `column_types(columns, &state)`, `classify(&ctx, sql, err) -> DbError`, the
-/// `server_version`, `table_info`, `row_count` and `after_script` inherent methods on `Db`, and
+/// `server_version`, `table_info`, `row_count`, `after_script` and `dependents` (the impact
+/// check, in `<engine>/impact.rs`) inherent methods on `Db`, and
 /// `$State`: what the engine remembers between queries (MariaDB: its JSON columns).
 macro_rules! sqlx_database {
     ($DB:ty, $Conn:ty, $engine:expr, $State:ty) => {
@@ -375,6 +376,14 @@ macro_rules! sqlx_database {
 
             async fn close(&self) {
                 self.pool.close().await;
+            }
+
+            async fn dependents(
+                &self,
+                table: &str,
+                columns: &[String],
+            ) -> Result<Vec<$crate::db::Dependent>, $crate::db::DbError> {
+                Db::dependents(self, table, columns).await
             }
         }
 

@@ -4,12 +4,15 @@
 //! [`Value`]s, [`Rows`] and [`Params`]. SQL that differs by engine lives beside its engine, in
 //! that engine's [`Dialect`].
 
+pub mod checksum;
 mod driver;
 mod error;
+pub mod impact;
 pub mod mysql;
 pub mod normalize;
 pub mod placeholders;
 pub mod postgres;
+pub mod rowhash;
 pub mod sqlite;
 mod value;
 
@@ -19,6 +22,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub use error::DbError;
+pub use impact::Dependent;
 pub use placeholders::{Param, Params};
 pub use value::{Rows, Value};
 
@@ -123,6 +127,43 @@ pub trait Dialect: Send + Sync {
     fn statement_stats_hint(&self) -> &'static str {
         "this engine keeps no statement statistics: watch the application's own metrics"
     }
+    /// The 60-bit row hash of [`rowhash`] as an SQL expression over already-quoted columns,
+    /// or `None` where the engine cannot hash in SQL (SQLite: rows are hashed in Rust).
+    fn row_hash_sql(
+        &self,
+        _cols: &[(String, rowhash::HashClass)],
+        _opts: &rowhash::HashOptions,
+    ) -> Option<String> {
+        None
+    }
+    /// True when DDL runs inside a transaction and rolls back with it (not MySQL/MariaDB,
+    /// where every DDL statement commits on its own).
+    fn transactional_ddl(&self) -> bool {
+        true
+    }
+    /// The statement that bounds how long this connection waits for a table lock, `ms`
+    /// milliseconds (rounded up to what the engine can express); `None` where there is none.
+    fn lock_timeout_sql(&self, _ms: u64) -> Option<String> {
+        None
+    }
+    /// Undo [`Dialect::lock_timeout_sql`] on a pooled connection, where it is session-wide.
+    fn lock_timeout_reset_sql(&self) -> Option<&'static str> {
+        None
+    }
+    /// True when `err` says a lock was not granted within the lock timeout.
+    fn is_lock_timeout(&self, _err: &DbError) -> bool {
+        false
+    }
+    /// A `TABLESAMPLE` clause drawing about `percent` % of the table's pages, repeatable with
+    /// `seed`; `None` where the engine has none (keys are then drawn by random probes).
+    fn tablesample_sql(&self, _percent: f64, _seed: u32) -> Option<String> {
+        None
+    }
+    /// A cheaper 60-bit row hash valid only between two databases of this engine with the
+    /// same column types and major version (PostgreSQL: `hash_record_extended`), or `None`.
+    fn native_row_hash_sql(&self, _cols: &[String]) -> Option<String> {
+        None
+    }
 }
 
 /// A column as introspected.
@@ -209,6 +250,11 @@ pub trait Database: Send + Sync + fmt::Debug {
 
     /// Close the pool, waiting for connections to finish.
     async fn close(&self);
+
+    /// What depends on `table` (all of it when `columns` is empty) or on some of its columns:
+    /// views, foreign keys, indexes, triggers, generated columns, functions, and recent
+    /// statements where the engine records them. The contract's impact check.
+    async fn dependents(&self, table: &str, columns: &[String]) -> Result<Vec<Dependent>, DbError>;
 }
 
 /// A transaction on one connection. Dropped without `commit`, it rolls back.

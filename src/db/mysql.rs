@@ -1,5 +1,7 @@
 //! MySQL and MariaDB: the sqlx pool, type mapping and the SQL that is MySQL's own.
 
+pub(crate) mod checksum;
+mod impact;
 mod types;
 
 use std::str::FromStr;
@@ -58,6 +60,29 @@ impl Dialect for MySqlDialect {
     }
     fn statement_stats_hint(&self) -> &'static str {
         "start the server with performance_schema=ON (my.cnf [mysqld]); it cannot be switched on at runtime"
+    }
+    fn row_hash_sql(
+        &self,
+        cols: &[(String, super::rowhash::HashClass)],
+        opts: &super::rowhash::HashOptions,
+    ) -> Option<String> {
+        Some(checksum::row_hash_sql(cols, opts))
+    }
+    fn transactional_ddl(&self) -> bool {
+        false
+    }
+    fn lock_timeout_sql(&self, ms: u64) -> Option<String> {
+        // Metadata locks (what DDL waits for) time out in whole seconds.
+        Some(format!(
+            "SET SESSION lock_wait_timeout = {}",
+            ms.div_ceil(1000).max(1)
+        ))
+    }
+    fn lock_timeout_reset_sql(&self) -> Option<&'static str> {
+        Some("SET SESSION lock_wait_timeout = DEFAULT")
+    }
+    fn is_lock_timeout(&self, err: &DbError) -> bool {
+        err.code() == Some("1205")
     }
 }
 

@@ -1,5 +1,7 @@
 //! PostgreSQL: the sqlx pool, type mapping and the SQL that is PostgreSQL's own.
 
+pub(crate) mod checksum;
+mod impact;
 mod types;
 
 use std::str::FromStr;
@@ -38,6 +40,29 @@ impl Dialect for PostgresDialect {
     fn statement_stats_hint(&self) -> &'static str {
         "add pg_stat_statements to shared_preload_libraries, restart, and run \
          CREATE EXTENSION pg_stat_statements in this database"
+    }
+    fn lock_timeout_sql(&self, ms: u64) -> Option<String> {
+        // LOCAL: ends with the transaction, never leaks to the next user of the connection.
+        Some(format!("SET LOCAL lock_timeout = '{}ms'", ms.max(1)))
+    }
+    fn is_lock_timeout(&self, err: &DbError) -> bool {
+        err.code() == Some("55P03")
+    }
+    fn row_hash_sql(
+        &self,
+        cols: &[(String, super::rowhash::HashClass)],
+        opts: &super::rowhash::HashOptions,
+    ) -> Option<String> {
+        Some(checksum::row_hash_sql(cols, opts))
+    }
+    fn native_row_hash_sql(&self, cols: &[String]) -> Option<String> {
+        Some(checksum::native_row_hash_sql(cols))
+    }
+    fn tablesample_sql(&self, percent: f64, seed: u32) -> Option<String> {
+        Some(format!(
+            "TABLESAMPLE SYSTEM ({:.6}) REPEATABLE ({seed})",
+            percent.clamp(0.000001, 100.0)
+        ))
     }
 }
 

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use super::phase::{Gate, PhaseId};
 use super::preflight::{self, Status};
 use super::schema::Schemas;
+use super::verify;
 use crate::config::Config;
 use crate::db::Db;
 use crate::store::Store;
@@ -27,14 +28,7 @@ pub async fn measure(phase: PhaseId, ctx: &GateContext<'_>) -> Vec<Gate> {
     match phase {
         PhaseId::Plan => plan(ctx).await,
         PhaseId::Expand => expand(ctx).await,
-        PhaseId::DualWrite => vec![not_measured(
-            "recent-row agreement",
-            format!(
-                "≥ {:.2}%",
-                ctx.config.phases.dual_write_min_agreement * 100.0
-            ),
-            "no comparison of recently changed rows has run yet",
-        )],
+        PhaseId::DualWrite => verify::gates::dual_write(ctx).await,
         PhaseId::Backfill => {
             if ctx.config.backfill.is_empty() {
                 vec![Gate::pass(
@@ -55,50 +49,17 @@ pub async fn measure(phase: PhaseId, ctx: &GateContext<'_>) -> Vec<Gate> {
                 )]
             }
         }
-        PhaseId::Shadow => vec![not_measured(
-            "divergence bound",
-            format!(
-                "95% bound ≤ {:.3}% over ≥ {} rows and ≥ {} min",
-                ctx.config.phases.shadow_max_divergence_bound * 100.0,
-                ctx.config.phases.shadow_min_samples,
-                ctx.config.phases.shadow_min_minutes
-            ),
-            "no sampled comparison has run yet",
-        )]
-        .into_iter()
-        .chain(crate::engine::probe::gates::shadow(ctx).await)
-        .collect(),
-        PhaseId::ReadNew => vec![not_measured(
-            "stable on new reads",
-            format!(
-                "{} min without new divergence",
-                ctx.config.phases.read_new_stable_minutes
-            ),
-            "no comparison has run since reads moved to the new model",
-        )]
-        .into_iter()
-        .chain(crate::engine::probe::gates::read_new(ctx).await)
-        .collect(),
-        PhaseId::Backup => {
-            if ctx.config.backups.is_empty() {
-                vec![Gate::fail(
-                    "verified backup",
-                    Some("no [[backup]] configured".into()),
-                    "every dropped column backed up",
-                    "a drop never runs without a verified backup: declare [[backup]] sections for what [contract] drops",
-                )]
-            } else {
-                vec![not_measured(
-                    "verified backup",
-                    format!(
-                        "{} of {} backups verified",
-                        ctx.config.backups.len(),
-                        ctx.config.backups.len()
-                    ),
-                    "no backup has been verified yet",
-                )]
-            }
+        PhaseId::Shadow => {
+            let mut gates = verify::gates::shadow(ctx).await;
+            gates.extend(crate::engine::probe::gates::shadow(ctx).await);
+            gates
         }
+        PhaseId::ReadNew => {
+            let mut gates = verify::gates::read_new(ctx).await;
+            gates.extend(crate::engine::probe::gates::read_new(ctx).await);
+            gates
+        }
+        PhaseId::Backup => vec![backup_gate(ctx).await],
         PhaseId::StopOldWrites | PhaseId::Drop | PhaseId::Done => Vec::new(),
     }
 }
@@ -219,5 +180,61 @@ async fn expand(ctx: &GateContext<'_>) -> Vec<Gate> {
                 missing.join(", ")
             ),
         )]
+    }
+}
+
+/// Every `[[backup]]` needs at least one copy whose last verification passed.
+async fn backup_gate(ctx: &GateContext<'_>) -> Gate {
+    let total = ctx.config.backups.len();
+    if total == 0 {
+        return Gate::fail(
+            "verified backup",
+            Some("no [[backup]] configured".into()),
+            "every dropped column backed up",
+            "a drop never runs without a verified backup: declare [[backup]] sections for what [contract] drops",
+        );
+    }
+    let records = match ctx.store.backups().await {
+        Ok(r) => r,
+        Err(e) => {
+            return Gate::fail(
+                "verified backup",
+                None,
+                format!("{total} of {total} backups verified"),
+                format!("the backup records cannot be read: {e}"),
+            );
+        }
+    };
+    let pending: Vec<&str> = ctx
+        .config
+        .backups
+        .iter()
+        .filter(|b| {
+            !records
+                .iter()
+                .any(|r| r.name == b.name && r.status == crate::store::BackupStatus::Verified)
+        })
+        .map(|b| b.name.as_str())
+        .collect();
+    let verified = total - pending.len();
+    let measured = format!("{verified} of {total}");
+    let threshold = format!("{total} of {total} backups verified");
+    if pending.is_empty() {
+        Gate::pass(
+            "verified backup",
+            measured,
+            threshold,
+            "every backup has a copy whose count and checksum matched the live source",
+        )
+    } else {
+        Gate::fail(
+            "verified backup",
+            Some(measured),
+            threshold,
+            format!(
+                "not verified: {}; run `migtui backup` (or `--verify-only` to check again)",
+                pending.join(", ")
+            ),
+        )
     }
 }

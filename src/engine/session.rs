@@ -8,9 +8,11 @@
 //! alike (`session/keeper.rs`). Every database call they make is bounded by the state
 //! database's statement timeout, and every task stops on shutdown.
 
+mod backup;
 mod commands;
 mod flag_cmd;
 mod keeper;
+mod verifier;
 
 pub(crate) use flag_cmd::flip;
 
@@ -30,6 +32,7 @@ use crate::engine::preflight;
 use crate::store::{
     AuditRecord, Lease, LeaseOutcome, MigrationState, Operator, PhaseRecord, Store, StoreError,
 };
+pub use verifier::VerifyStatus;
 
 /// What a consumer asks the session to do.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,6 +58,27 @@ pub enum Command {
     },
     /// Pause the backfill (the automatic rollback sends this); the reason is audited.
     PauseBackfill { reason: String },
+    /// Copy every `[[backup]]` and verify it; `verify_only` checks the existing copies again.
+    RunBackup { verify_only: bool },
+    /// Run the contract DDL (phase `drop` only): `confirm` must name the dropped tables, and
+    /// a blocked drop (no verified backup, a dependent object) needs `override_reason`.
+    Contract {
+        confirm: Option<String>,
+        override_reason: Option<String>,
+    },
+    /// Put a backup's columns back (`dry_run`: only say what would run).
+    Restore { backup: String, dry_run: bool },
+    /// Run the full-table diff of one check (all when `None`) in the verifier task; progress
+    /// and the result arrive as events.
+    RunFullVerify { check: Option<String> },
+    /// Re-read one key of a check now (`key` as typed: `42`, or `1:a` for composite keys).
+    RecheckDivergence { check: String, key: String },
+    /// Mark a divergence as seen, with the operator's note (audited).
+    AcknowledgeDivergence {
+        check: String,
+        key: String,
+        note: String,
+    },
 }
 
 /// Whether this process drives the migration or watches it.
@@ -151,6 +175,12 @@ pub struct Snapshot {
     /// Why the backfill was asked to pause, when it was.
     #[serde(default)]
     pub backfill_paused: Option<String>,
+    /// The recorded backup copies and their verification status.
+    #[serde(default)]
+    pub backups: Vec<crate::store::BackupRecord>,
+    /// Per verify check: rows compared, divergent, rates and bounds, full-diff progress.
+    #[serde(default)]
+    pub verify: Vec<VerifyStatus>,
 }
 
 /// What happened, as it happens.
@@ -204,6 +234,44 @@ pub enum Event {
     /// The backfill was asked to pause.
     BackfillPauseRequested {
         reason: String,
+    },
+    /// A backup copied or verified more rows.
+    BackupProgress {
+        progress: crate::engine::backup::BackupProgress,
+    },
+    /// A backup's copies were verified (or failed to).
+    BackupVerified {
+        results: Vec<crate::engine::backup::VerifyResult>,
+    },
+    /// The contract step ran or was refused; the report holds the preview and every attempt.
+    ContractRan {
+        report: Box<crate::engine::contract::ContractReport>,
+    },
+    /// A restore ran (or, dry, said what it would run).
+    Restored {
+        report: crate::engine::backup::restore::RestoreReport,
+    },
+    /// A verify check's numbers since the phase began changed.
+    VerifyMeasured {
+        check: String,
+        numbers: crate::engine::verify::RateBound,
+    },
+    /// A key was found different (or healed) by sampling or a recheck.
+    Divergence {
+        check: String,
+        key: String,
+        kind: String,
+        columns: Vec<String>,
+        status: crate::store::DivergenceStatus,
+    },
+    FullVerifyProgress {
+        check: String,
+        progress: crate::engine::verify::full::FullProgress,
+    },
+    FullVerifyDone {
+        check: String,
+        rows: u64,
+        divergent: u64,
     },
 }
 
@@ -285,6 +353,8 @@ pub(crate) struct Shared {
     pub timeout: Duration,
     /// The migration record's `seq` the watcher has published.
     pub seen_seq: AtomicI64,
+    /// Requests to the verifier task (full diff, recheck).
+    pub verify_requests: mpsc::Sender<verifier::Request>,
 }
 
 impl Shared {
@@ -416,9 +486,16 @@ impl Session {
             rollback: Default::default(),
             drain: Vec::new(),
             backfill_paused: None,
+            backups: tokio::time::timeout(timeout, store.backups())
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .unwrap_or_default(),
+            verify: Vec::new(),
         };
         let last_audit = snapshot.recent_actions.first().map_or(0, |r| r.id);
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
+        let (verify_requests, verify_rx) = mpsc::channel(COMMAND_CAPACITY);
         let shared = Arc::new(Shared {
             config,
             plan,
@@ -432,6 +509,7 @@ impl Session {
             signals: watch::channel(Default::default()).0,
             timeout,
             seen_seq: AtomicI64::new(state.seq),
+            verify_requests,
         });
         let (tx, rx) = mpsc::channel(COMMAND_CAPACITY);
         let (poke_tx, poke_rx) = mpsc::channel(COMMAND_CAPACITY);
@@ -446,11 +524,12 @@ impl Session {
             shared.clone(),
             tx.downgrade(),
         ));
+        let verifier = tokio::spawn(verifier::run(shared.clone(), verify_rx));
         let commands = tokio::spawn(commands::run(
             shared.clone(),
             rx,
             poke_tx,
-            vec![watcher, lease_keeper, probes],
+            vec![watcher, lease_keeper, probes, verifier],
         ));
         // The first gates, measured in the background so a slow check does not delay start.
         let _ = tx.try_send(Envelope {

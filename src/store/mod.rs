@@ -3,6 +3,8 @@
 //! even) resumes where the last one stopped.
 
 mod audit;
+mod backups;
+mod divergences;
 mod lease;
 mod metrics;
 mod operator;
@@ -16,12 +18,14 @@ use crate::db::{Db, DbError};
 use crate::engine::phase::{Gate, PhaseId};
 
 pub use audit::MAX_PAGE;
+pub use backups::{BackedUpColumn, BackupRecord, BackupStatus};
+pub use divergences::{DivergenceFilter, DivergenceRecord, DivergenceStatus, WindowCounts};
 pub use lease::format_us;
 pub use metrics::{MAX_METRIC_ROWS, MetricRow};
 
 /// The version of the `migtui_*` tables this build writes. Older stores are upgraded; a newer
 /// one is refused (an older migtui must not write tables it does not understand).
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Who is acting: the OS user and host of this process, and a per-process id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

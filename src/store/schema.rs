@@ -71,9 +71,20 @@ pub(crate) const STEPS: &[Step] = &[
         version: 1,
         tables: &[&MIGRATION, &PHASE_HISTORY, &AUDIT, &LEASE],
     },
+    // Latency snapshots of the read-path probes.
     Step {
         version: 2,
         tables: &[&METRICS],
+    },
+    // Verification: divergent rows and per-minute counters of compared rows.
+    Step {
+        version: 3,
+        tables: &[&DIVERGENCES, &VERIFY_WINDOWS],
+    },
+    // Backups: one row per backup copy.
+    Step {
+        version: 4,
+        tables: &[&BACKUPS],
     },
 ];
 
@@ -184,6 +195,78 @@ pub(crate) const METRICS: Table = Table {
     ],
     primary_key: &[],
     indexes: &[("migtui_metrics_by_time", &["migration", "at_us"])],
+};
+
+/// One row per backup destination: where it is, what it holds (with the column types, so a
+/// restore can re-add a dropped column), its checksum and whether it verified.
+pub(crate) const BACKUPS: Table = Table {
+    name: "migtui_backups",
+    columns: &[
+        col("migration", Key),
+        col("name", Key),
+        col("destination", Key),
+        col("location", Text),
+        col("database_name", Key),
+        col("source_table", Key),
+        col("key_columns", Text),
+        col("columns", Text),
+        col("rows_copied", BigInt),
+        col("checksum", Key),
+        col("size_bytes", BigInt),
+        col("status", Key),
+        null("detail", Text),
+        col("created_us", BigInt),
+        null("verified_us", BigInt),
+        col("restore_command", Text),
+    ],
+    primary_key: &["migration", "name", "destination"],
+    indexes: &[],
+};
+
+/// One row per divergent key of a check: both sides' values (redacted columns masked), when
+/// and how often it was seen, and its status (`open`, `in_flight`, `healed`, `acknowledged`).
+pub(crate) const DIVERGENCES: Table = Table {
+    name: "migtui_divergences",
+    columns: &[
+        col("migration", Key),
+        col("check_name", Key),
+        col("key_text", Key),
+        col("key_json", Text),
+        col("kind", Key),
+        col("columns", Text),
+        null("old_raw", Text),
+        null("new_raw", Text),
+        null("old_norm", Text),
+        null("new_norm", Text),
+        col("source", Key),
+        col("status", Key),
+        null("note", Text),
+        col("first_seen_us", BigInt),
+        col("last_seen_us", BigInt),
+        col("times_seen", BigInt),
+    ],
+    primary_key: &["migration", "check_name", "key_text"],
+    indexes: &[(
+        "migtui_divergences_by_status",
+        &["migration", "check_name", "status"],
+    )],
+};
+
+/// Compared, divergent, healed and in-flight rows per check per minute: the rate and its bound
+/// over any time window, and the time span the `shadow` gate asks for.
+pub(crate) const VERIFY_WINDOWS: Table = Table {
+    name: "migtui_verify_windows",
+    columns: &[
+        col("migration", Key),
+        col("check_name", Key),
+        col("window_us", BigInt),
+        col("compared", BigInt),
+        col("divergent", BigInt),
+        col("healed", BigInt),
+        col("in_flight", BigInt),
+    ],
+    primary_key: &["migration", "check_name", "window_us"],
+    indexes: &[],
 };
 
 fn col_type(d: &dyn Dialect, ty: ColType) -> &'static str {

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+mod contract;
 mod objects;
 mod steps;
 
@@ -175,6 +176,7 @@ pub async fn schema_checks(config: &Config, dbs: &BTreeMap<String, Db>) -> Vec<C
             .await,
         );
     }
+    checks.extend(contract::contract_checks(config, dbs).await);
     fold_unconnected(checks)
 }
 

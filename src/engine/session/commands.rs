@@ -112,7 +112,61 @@ async fn handle(shared: &Shared, cmd: Command) -> Result<Outcome, SessionError> 
             super::flag_cmd::set_flag(shared, value, reason).await
         }
         Command::PauseBackfill { reason } => super::flag_cmd::pause_backfill(shared, reason).await,
+        Command::RunBackup { verify_only } => super::backup::run_backup(shared, verify_only).await,
+        Command::Contract {
+            confirm,
+            override_reason,
+        } => super::backup::contract(shared, confirm, override_reason).await,
+        Command::Restore { backup, dry_run } => {
+            super::backup::restore(shared, &backup, dry_run).await
+        }
+        Command::RunFullVerify { check } => {
+            verify_request(shared, super::verifier::Request::Full { check })
+        }
+        Command::RecheckDivergence { check, key } => {
+            verify_request(shared, super::verifier::Request::Recheck { check, key })
+        }
+        Command::AcknowledgeDivergence { check, key, note } => {
+            acknowledge(shared, &check, &key, &note).await
+        }
     }
+}
+
+/// Hand a request to the verifier task (it reports through events). Read-only sessions may
+/// compare too: nothing here changes the migration.
+fn verify_request(shared: &Shared, req: super::verifier::Request) -> Result<Outcome, SessionError> {
+    shared.verify_requests.try_send(req).map_err(|e| match e {
+        mpsc::error::TrySendError::Full(_) => SessionError::Busy,
+        mpsc::error::TrySendError::Closed(_) => SessionError::Closed,
+    })?;
+    Ok(Outcome::Done)
+}
+
+async fn acknowledge(
+    shared: &Shared,
+    check: &str,
+    key: &str,
+    note: &str,
+) -> Result<Outcome, SessionError> {
+    if let Some(e) = read_only(shared) {
+        return Err(e);
+    }
+    let found = shared
+        .bounded(
+            "acknowledging a divergence",
+            shared
+                .store
+                .acknowledge_divergence(check, key, note, &shared.operator),
+        )
+        .await?;
+    Ok(if found {
+        Outcome::Done
+    } else {
+        Outcome::Refused {
+            why: format!("no divergence recorded for key `{key}` of check `{check}`"),
+            gates: Vec::new(),
+        }
+    })
 }
 
 async fn advance(
@@ -290,7 +344,7 @@ pub(crate) async fn measure(shared: &Shared, phase: PhaseId) -> Vec<Gate> {
 }
 
 /// Why this session may not drive right now, if it may not.
-pub(super) fn read_only(shared: &Shared) -> Option<SessionError> {
+pub(crate) fn read_only(shared: &Shared) -> Option<SessionError> {
     let lease = &shared.snapshot.borrow().lease;
     (!lease.is_driving()).then(|| SessionError::ReadOnly {
         holder: lease.holder(),
@@ -299,7 +353,7 @@ pub(super) fn read_only(shared: &Shared) -> Option<SessionError> {
 
 /// A driving command from a read-only session: audited and announced as refused, answered
 /// with `ReadOnly` so a script can tell it from a gate refusal.
-pub(super) async fn refuse_read_only(
+pub(crate) async fn refuse_read_only(
     shared: &Shared,
     action: &str,
     params: serde_json::Value,
@@ -316,7 +370,7 @@ pub(super) async fn refuse_read_only(
 }
 
 /// Audit a refusal, tell subscribers, and answer with it.
-pub(super) async fn refuse(
+pub(crate) async fn refuse(
     shared: &Shared,
     action: &str,
     params: serde_json::Value,

@@ -1,0 +1,256 @@
+//! `migtui verify`: compare the old and new models headless — a sample, typed keys, or the
+//! full tables — print the numbers and the divergent keys; exit 3 when any row diverges.
+
+use std::path::Path;
+
+use super::output::Style;
+use super::{exit, load_config};
+use crate::config::Config;
+use crate::db::Db;
+use crate::engine::verify::full::{FullOptions, full_diff};
+use crate::engine::verify::sample::{Rng, parse_keys, random_keys};
+use crate::engine::verify::{Difference, KeySourceKind, RateBound, Verifier, key_text};
+use crate::store::Store;
+
+/// What to compare.
+#[derive(Debug, Clone)]
+pub struct VerifyArgs {
+    pub check: Option<String>,
+    pub full: bool,
+    pub keys: Option<String>,
+    pub sample: usize,
+    pub json: bool,
+}
+
+/// One check's outcome, as printed.
+#[derive(Debug, serde::Serialize)]
+struct CheckOutcome {
+    check: String,
+    mode: &'static str,
+    #[serde(flatten)]
+    numbers: RateBound,
+    healed: u64,
+    in_flight: u64,
+    divergent_keys: Vec<serde_json::Value>,
+}
+
+fn summary(d: &Difference) -> serde_json::Value {
+    serde_json::json!({ "key": key_text(&d.key), "kind": d.kind, "columns": d.columns })
+}
+
+async fn connect(config: &Config, name: &str) -> Result<Db, String> {
+    let cfg = config.databases.get(name).ok_or_else(|| {
+        format!("the migration file declares no database `{name}` ([databases.{name}])")
+    })?;
+    crate::db::connect(cfg, &config.secrets)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+pub async fn run(path: &Path, args: VerifyArgs) -> u8 {
+    let config = match load_config(path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let secrets = config.secrets.clone();
+    let fail = |msg: String, code: u8| {
+        eprintln!("migtui: {}", secrets.mask(&msg));
+        code
+    };
+    let checks: Vec<_> = config
+        .verify
+        .iter()
+        .filter(|c| args.check.as_ref().is_none_or(|n| &c.name == n))
+        .cloned()
+        .collect();
+    if checks.is_empty() {
+        let names: Vec<&str> = config.verify.iter().map(|c| c.name.as_str()).collect();
+        return fail(
+            match &args.check {
+                Some(n) => format!(
+                    "no [[verify]] check named `{n}` (checks: {})",
+                    names.join(", ")
+                ),
+                None => "the migration file has no [[verify]] check".into(),
+            },
+            exit::USAGE,
+        );
+    }
+    let (old, new, state) = match tokio::try_join!(
+        connect(&config, "old"),
+        connect(&config, "new"),
+        connect(&config, &config.state.database)
+    ) {
+        Ok(dbs) => dbs,
+        Err(e) => return fail(e, exit::UNAVAILABLE),
+    };
+    let store = match Store::open(state.clone(), &config.migration.name).await {
+        Ok(s) => s,
+        Err(e) => return fail(e.to_string(), exit::UNAVAILABLE),
+    };
+    let mut outcomes = Vec::new();
+    for check in checks {
+        let v = Verifier::new(check, old.clone(), new.clone(), Some(store.clone()));
+        match run_check(&v, &args).await {
+            Ok(o) => outcomes.push(o),
+            Err(e) => return fail(e, exit::FAILED),
+        }
+    }
+    for db in [&old, &new, &state] {
+        db.close().await;
+    }
+    let divergent: u64 = outcomes.iter().map(|o| o.numbers.divergent).sum();
+    if args.json {
+        let doc = serde_json::json!({
+            "migration": config.migration.name,
+            "divergent": divergent,
+            "checks": outcomes,
+        });
+        println!(
+            "{}",
+            secrets.mask(&serde_json::to_string_pretty(&doc).unwrap_or_default())
+        );
+    } else {
+        print!("{}", secrets.mask(&render(&outcomes, Style::stdout())));
+    }
+    if divergent > 0 {
+        exit::DIVERGENT
+    } else {
+        exit::OK
+    }
+}
+
+async fn run_check(v: &Verifier, args: &VerifyArgs) -> Result<CheckOutcome, String> {
+    let table_rows = v
+        .sample_db()
+        .row_count(&v.check.sample.table, false)
+        .await
+        .ok()
+        .map(|r| r.rows);
+    if args.full {
+        let opts = FullOptions {
+            chunk_rows: v
+                .check
+                .full
+                .chunk_rows
+                .unwrap_or(crate::engine::verify::full::DEFAULT_CHUNK_ROWS),
+            ..FullOptions::default()
+        };
+        let r = full_diff(v, &opts, &mut |_| {})
+            .await
+            .map_err(|e| e.to_string())?;
+        let compared = r.rows_old.max(r.rows_new);
+        return Ok(CheckOutcome {
+            check: v.check.name.clone(),
+            mode: "full",
+            numbers: RateBound::new(compared, r.divergent, Some(compared)),
+            healed: 0,
+            in_flight: 0,
+            divergent_keys: r.differences.iter().map(summary).collect(),
+        });
+    }
+    let (keys, source, mode) = match &args.keys {
+        Some(text) => (
+            parse_keys(text, v.check.key.len())?,
+            KeySourceKind::Keys,
+            "keys",
+        ),
+        None => {
+            let mut rng = Rng::from_time();
+            let keys = random_keys(
+                v.sample_db().as_ref(),
+                &v.check.sample.table,
+                &v.check.key,
+                args.sample,
+                &mut rng,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            (keys, KeySourceKind::Sample, "sample")
+        }
+    };
+    let mut report = crate::engine::verify::BatchReport::default();
+    for batch in keys.chunks(1000) {
+        let r = v
+            .verify_keys(batch, source)
+            .await
+            .map_err(|e| e.to_string())?;
+        report.compared += r.compared;
+        report.matched += r.matched;
+        report.open.extend(r.open);
+        report.healed.extend(r.healed);
+        report.in_flight.extend(r.in_flight);
+    }
+    Ok(CheckOutcome {
+        check: v.check.name.clone(),
+        mode,
+        numbers: RateBound::new(report.compared, report.open.len() as u64, table_rows),
+        healed: report.healed.len() as u64,
+        in_flight: report.in_flight.len() as u64,
+        divergent_keys: report.open.iter().map(summary).collect(),
+    })
+}
+
+fn percent(x: f64) -> String {
+    format!("{:.4}%", x * 100.0)
+}
+
+/// The human summary.
+fn render(outcomes: &[CheckOutcome], s: Style) -> String {
+    let mut out = String::new();
+    for o in outcomes {
+        let n = &o.numbers;
+        out += &format!(
+            "{} {} ({}): {} compared, {} divergent ({}), 95% upper bound {}",
+            s.pass(n.divergent == 0),
+            s.bold(&o.check),
+            o.mode,
+            n.compared,
+            n.divergent,
+            percent(n.observed),
+            percent(n.upper)
+        );
+        if let (Some(rows), Some(bound)) = (n.table_rows, n.table_bound) {
+            out += &format!(", at most {bound} of {rows} rows");
+        }
+        out.push('\n');
+        if o.healed + o.in_flight > 0 {
+            out += &format!(
+                "    {}\n",
+                s.muted(&format!(
+                    "{} healed at recheck, {} in flight",
+                    o.healed, o.in_flight
+                ))
+            );
+        }
+        for d in o.divergent_keys.iter().take(50) {
+            let cols = d["columns"]
+                .as_array()
+                .map(|c| {
+                    c.iter()
+                        .filter_map(|x| x.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default();
+            let kind = d["kind"].as_str().unwrap_or("");
+            let key = d["key"].as_str().unwrap_or("");
+            out += &format!(
+                "    {} {key}: {kind}{}\n",
+                s.danger("≠"),
+                if cols.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({cols})")
+                }
+            );
+        }
+        if o.divergent_keys.len() > 50 {
+            out += &format!(
+                "    … and {} more (use --json)\n",
+                o.divergent_keys.len() - 50
+            );
+        }
+    }
+    out
+}

@@ -1,0 +1,47 @@
+//! MySQL/MariaDB's side of the row hash: SQL that builds the bytes of [`crate::db::rowhash`]
+//! and takes their 60-bit MD5 prefix. The prefix is cast to `UNSIGNED` so that `SUM` stays an
+//! exact DECIMAL and never falls back to a floating-point DOUBLE.
+
+use crate::db::rowhash::{HashClass, HashOptions};
+
+/// A decimal's text without trailing fractional zeros (`1.50` → `1.5`, `2.00` → `2`).
+fn trimmed(s: &str) -> String {
+    format!("IF(LOCATE('.', {s}) > 0, TRIM(TRAILING '.' FROM TRIM(TRAILING '0' FROM {s})), {s})")
+}
+
+fn column(c: &str, class: HashClass, opts: &HashOptions) -> String {
+    let digits = opts.timestamp_digits.min(6);
+    let ts_len = if digits == 0 { 19 } else { 20 + digits };
+    let time_len = if digits == 0 { 8 } else { 9 + digits };
+    let enc = match class {
+        HashClass::Int | HashClass::Bool => format!("CAST({c} AS CHAR)"),
+        HashClass::Text | HashClass::Json => format!("CONVERT({c} USING utf8mb4)"),
+        HashClass::Uuid => format!("LOWER(CONVERT({c} USING utf8mb4))"),
+        HashClass::Decimal => trimmed(&format!("CAST({c} AS CHAR)")),
+        HashClass::Float => trimmed(&format!(
+            "CAST(CAST({c} AS DECIMAL(65, {d})) AS CHAR)",
+            d = opts.float_digits.min(30)
+        )),
+        HashClass::Bytes => format!("LOWER(HEX({c}))"),
+        HashClass::Date => format!("DATE_FORMAT({c}, '%Y-%m-%d')"),
+        HashClass::Time => format!("LEFT(TIME_FORMAT({c}, '%H:%i:%s.%f'), {time_len})"),
+        // Sessions run with time_zone '+00:00': TIMESTAMP prints in UTC, DATETIME as stored.
+        HashClass::Timestamp => {
+            format!("LEFT(DATE_FORMAT({c}, '%Y-%m-%d %H:%i:%s.%f'), {ts_len})")
+        }
+    };
+    format!(
+        "IF({c} IS NULL, CONCAT(CHAR(31 USING utf8mb4), '1'), \
+         CONCAT({enc}, CHAR(31 USING utf8mb4), '0'))"
+    )
+}
+
+/// The 60-bit row hash as a `BIGINT UNSIGNED` expression over quoted columns.
+pub(crate) fn row_hash_sql(cols: &[(String, HashClass)], opts: &HashOptions) -> String {
+    let row = cols
+        .iter()
+        .map(|(c, class)| column(c, *class, opts))
+        .collect::<Vec<_>>()
+        .join(", CHAR(31 USING utf8mb4), ");
+    format!("CAST(CONV(SUBSTRING(MD5(CONCAT({row})), 1, 15), 16, 10) AS UNSIGNED)")
+}

@@ -1,0 +1,49 @@
+//! PostgreSQL's side of the row hash: SQL that builds the bytes of [`crate::db::rowhash`] and
+//! takes their 60-bit MD5 prefix, so a chunk's `(count, sum)` is computed inside the server.
+
+use crate::db::rowhash::{HashClass, HashOptions};
+
+/// The expression of one column's canonical field pair (`enc 0x1F flag`), `c` already quoted.
+fn column(c: &str, class: HashClass, opts: &HashOptions) -> String {
+    let digits = opts.timestamp_digits.min(6);
+    let ts_len = if digits == 0 { 19 } else { 20 + digits };
+    let time_len = if digits == 0 { 8 } else { 9 + digits };
+    let enc = match class {
+        HashClass::Int | HashClass::Text | HashClass::Uuid => format!("{c}::text"),
+        HashClass::Decimal => format!("trim_scale({c}::numeric)::text"),
+        HashClass::Float => format!(
+            "trim_scale(round({c}::numeric, {}))::text",
+            opts.float_digits
+        ),
+        HashClass::Bool => format!("{c}::int::text"),
+        HashClass::Bytes => format!("encode({c}, 'hex')"),
+        HashClass::Date => format!("to_char({c}, 'YYYY-MM-DD')"),
+        HashClass::Time => format!("left(to_char({c}, 'HH24:MI:SS.US'), {time_len})"),
+        // Sessions run with TimeZone=UTC, so timestamptz prints in UTC.
+        HashClass::Timestamp => {
+            format!("left(to_char({c}, 'YYYY-MM-DD HH24:MI:SS.US'), {ts_len})")
+        }
+        HashClass::Json => format!("{c}::jsonb::text"),
+    };
+    format!("CASE WHEN {c} IS NULL THEN chr(31) || '1' ELSE {enc} || chr(31) || '0' END")
+}
+
+/// The 60-bit row hash as a `bigint` expression over quoted columns (key columns first).
+pub(crate) fn row_hash_sql(cols: &[(String, HashClass)], opts: &HashOptions) -> String {
+    let row = cols
+        .iter()
+        .map(|(c, class)| column(c, *class, opts))
+        .collect::<Vec<_>>()
+        .join(" || chr(31) || ");
+    format!("('x' || substr(md5({row}), 1, 15))::bit(60)::bigint")
+}
+
+/// PostgreSQL ↔ PostgreSQL only: the server's own record hash (`hash_record_extended`, 14+),
+/// masked to 60 bits. About 3× cheaper than the canonical text encoding, but it depends on the
+/// column types and the server's hash functions, so both sides must match in both.
+pub(crate) fn native_row_hash_sql(cols: &[String]) -> String {
+    format!(
+        "(hash_record_extended(ROW({}), 0) & 1152921504606846975)",
+        cols.join(", ")
+    )
+}

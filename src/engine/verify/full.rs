@@ -1,0 +1,347 @@
+//! The full-table diff: split the key space into chunks, compare each chunk's
+//! `(count, exact sum of 60-bit row hashes)` computed inside each database
+//! ([`crate::db::checksum`]), and for the chunks that differ, read `(key, row hash)` from both
+//! sides and match them to the exact keys; then fetch those rows, compare them with the
+//! check's normalization (so an encoding difference the hash saw but the rules forgive is not
+//! reported) and record what differs.
+//!
+//! Integer keys are chunked by arithmetic over `[min, max]` of both sides (the first and last
+//! chunks are open-ended, so rows beyond either side's range are still covered); other keys
+//! are compared as one chunk. Within a differing chunk the two `(key, hash)` lists are matched
+//! by canonical key text, which is immune to the engines' different collations.
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+
+use super::{Difference, KeySourceKind, Verifier, VerifyError, key_text};
+use crate::config::ColumnRule;
+use crate::db::checksum::{
+    HashSpec, KeyRange, checksum, key_bounds, key_hashes, native_compatible,
+};
+use crate::db::rowhash::HashOptions;
+use crate::db::{Database, Params, Value};
+use crate::store::DivergenceStatus;
+
+/// Rows per checksum chunk unless the check says otherwise.
+pub const DEFAULT_CHUNK_ROWS: u64 = 10_000;
+
+/// How a full diff runs.
+#[derive(Debug, Clone)]
+pub struct FullOptions {
+    pub chunk_rows: u64,
+    /// Chunks checksummed at once (each reads both sides concurrently).
+    pub parallel: usize,
+    /// Throttle, in rows of the old table per second.
+    pub max_rows_per_second: Option<f64>,
+    /// Keep at most this many differences in the report (all are counted and recorded).
+    pub keep: usize,
+}
+
+impl Default for FullOptions {
+    fn default() -> Self {
+        FullOptions {
+            chunk_rows: DEFAULT_CHUNK_ROWS,
+            parallel: 2,
+            max_rows_per_second: None,
+            keep: 10_000,
+        }
+    }
+}
+
+/// Progress, after each chunk.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FullProgress {
+    pub chunks_done: u64,
+    pub chunks_total: u64,
+    pub chunks_differing: u64,
+    pub rows_done: u64,
+    pub divergent: u64,
+    pub elapsed_ms: u64,
+    pub eta_ms: Option<u64>,
+}
+
+/// The result of a full diff.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FullReport {
+    pub progress: FullProgress,
+    pub rows_old: u64,
+    pub rows_new: u64,
+    pub divergent: u64,
+    /// The first [`FullOptions::keep`] differences, in chunk order.
+    pub differences: Vec<Difference>,
+}
+
+/// The two sides' hash specs for a check: its `full` tables and columns, minus ignored ones.
+pub async fn specs(v: &Verifier) -> Result<(HashSpec, HashSpec), VerifyError> {
+    let full = &v.check.full;
+    let old_table = full
+        .old_table
+        .clone()
+        .unwrap_or(v.check.sample.table.clone());
+    let new_table = full
+        .new_table
+        .clone()
+        .unwrap_or(v.check.sample.table.clone());
+    let ignored = |c: &str| {
+        v.check
+            .normalize
+            .iter()
+            .any(|(col, rules)| col.eq_ignore_ascii_case(c) && rules.contains(&ColumnRule::Ignore))
+    };
+    let digits = v
+        .check
+        .normalize
+        .values()
+        .flatten()
+        .filter_map(|r| match r {
+            ColumnRule::TimestampDigits(n) => Some(*n),
+            _ => None,
+        })
+        .min()
+        .unwrap_or(6);
+    let opts = HashOptions {
+        timestamp_digits: digits,
+        ..HashOptions::default()
+    };
+    let cols: Vec<String> = match &full.columns {
+        Some(c) => c.clone(),
+        None => {
+            let info = v.old.table_info(&old_table).await?.ok_or_else(|| {
+                v.error(
+                    format!("table {old_table} does not exist on `{}`", v.old.name()),
+                    "set `full = { old_table = \"…\" }` in the check",
+                )
+            })?;
+            info.column_names()
+        }
+    };
+    let cols: Vec<String> = cols.into_iter().filter(|c| !ignored(c)).collect();
+    let old = HashSpec::for_table(v.old.as_ref(), &old_table, &v.check.key, Some(&cols), opts);
+    let new = HashSpec::for_table(v.new.as_ref(), &new_table, &v.check.key, Some(&cols), opts);
+    let (old, new) = tokio::join!(old, new);
+    let (mut old, mut new) = (old?, new?);
+    let native = native_compatible(
+        v.old.as_ref(),
+        &old_table,
+        v.new.as_ref(),
+        &new_table,
+        &old.column_names(),
+    )
+    .await?;
+    old.native = native;
+    new.native = native;
+    Ok((old, new))
+}
+
+fn as_int(v: &Value) -> Option<i64> {
+    match v {
+        Value::Int(i) => Some(*i),
+        Value::UInt(u) => i64::try_from(*u).ok(),
+        _ => None,
+    }
+}
+
+async fn rows_estimate(db: &dyn Database, table: &str) -> Result<u64, VerifyError> {
+    let est = db.row_count(table, false).await?.rows;
+    Ok(if est < 10_000 {
+        db.row_count(table, true).await?.rows
+    } else {
+        est
+    })
+}
+
+/// The key ranges covering both sides.
+async fn plan(
+    v: &Verifier,
+    old: &HashSpec,
+    new: &HashSpec,
+    chunk_rows: u64,
+) -> Result<Vec<KeyRange>, VerifyError> {
+    let (ob, nb) = tokio::join!(
+        key_bounds(v.old.as_ref(), old),
+        key_bounds(v.new.as_ref(), new)
+    );
+    let bounds: Vec<(Value, Value)> = [ob?, nb?].into_iter().flatten().collect();
+    let ints: Option<Vec<(i64, i64)>> = bounds
+        .iter()
+        .map(|(a, b)| Some((as_int(a)?, as_int(b)?)))
+        .collect();
+    let Some(ints) = ints.filter(|i| !i.is_empty() && old.key.len() == 1) else {
+        return Ok(vec![KeyRange::all()]);
+    };
+    let lo = ints.iter().map(|b| b.0).min().unwrap_or(0);
+    let hi = ints.iter().map(|b| b.1).max().unwrap_or(0);
+    let (ro, rn) = tokio::join!(
+        rows_estimate(v.old.as_ref(), &old.table),
+        rows_estimate(v.new.as_ref(), &new.table)
+    );
+    let rows = ro?.max(rn?);
+    let chunks = rows.div_ceil(chunk_rows.max(1)).max(1) as i128;
+    let span = hi as i128 - lo as i128 + 1;
+    let mut cuts: Vec<i64> = (1..chunks)
+        .map(|i| (lo as i128 + span * i / chunks) as i64)
+        .collect();
+    cuts.dedup();
+    let mut ranges = Vec::with_capacity(cuts.len() + 1);
+    let mut from: Option<Value> = None;
+    for c in cuts {
+        ranges.push(KeyRange {
+            from: from.take(),
+            to: Some(Value::Int(c)),
+        });
+        from = Some(Value::Int(c));
+    }
+    ranges.push(KeyRange { from, to: None });
+    Ok(ranges)
+}
+
+/// The keys of one chunk whose rows differ (by hash, or present on one side only).
+/// `dense`: most chunks so far differed, so skip the checksum and read `(key, hash)` directly
+/// (one pass instead of two when differences are spread over every chunk).
+async fn chunk_keys(
+    v: &Verifier,
+    old: &HashSpec,
+    new: &HashSpec,
+    range: &KeyRange,
+    dense: bool,
+) -> Result<(u64, u64, Vec<Vec<Value>>), VerifyError> {
+    if !dense {
+        let (a, b) = tokio::join!(
+            checksum(v.old.as_ref(), old, range),
+            checksum(v.new.as_ref(), new, range)
+        );
+        let (a, b) = (a?, b?);
+        if a == b {
+            return Ok((a.count, b.count, Vec::new()));
+        }
+    }
+    let (ka, kb) = tokio::join!(
+        key_hashes(v.old.as_ref(), old, range),
+        key_hashes(v.new.as_ref(), new, range)
+    );
+    let (ka, kb) = (ka?, kb?);
+    let (count_a, count_b) = (ka.len() as u64, kb.len() as u64);
+    let mut newer: HashMap<String, (Vec<Value>, u64)> = kb
+        .into_iter()
+        .map(|(k, h)| (key_text(&k), (k, h)))
+        .collect();
+    let mut out = Vec::new();
+    for (k, h) in ka {
+        match newer.remove(&key_text(&k)) {
+            Some((_, nh)) if nh == h => {}
+            _ => out.push(k),
+        }
+    }
+    out.extend(newer.into_values().map(|(k, _)| k));
+    Ok((count_a, count_b, out))
+}
+
+/// Read `keys` from one side's table, the spec's columns.
+async fn fetch(
+    db: &dyn Database,
+    spec: &HashSpec,
+    keys: &[Vec<Value>],
+) -> Result<crate::db::Rows, VerifyError> {
+    let d = db.dialect();
+    let cols = spec
+        .column_names()
+        .iter()
+        .map(|c| d.quote_ident(c))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let key = d.quote_ident(&spec.key[0]);
+    let sql = format!(
+        "SELECT {cols} FROM {} WHERE {key} IN (:keys)",
+        d.quote_path(&spec.table)
+    );
+    let p = Params::new().bind_list("keys", keys.iter().map(|k| k[0].clone()).collect());
+    Ok(db.query(&sql, &p).await?)
+}
+
+/// Compare the two tables of a check in full; `progress` is called after every chunk.
+pub async fn full_diff(
+    v: &Verifier,
+    opts: &FullOptions,
+    progress: &mut (dyn FnMut(&FullProgress) + Send),
+) -> Result<FullReport, VerifyError> {
+    let started = Instant::now();
+    let (old, new) = specs(v).await?;
+    if old.key.len() != 1 {
+        return Err(v.error(
+            "the full diff supports single-column keys only",
+            "verify composite-key tables by sampling, or compare a single-column unique key",
+        ));
+    }
+    let ranges = plan(v, &old, &new, opts.chunk_rows).await?;
+    let mut report = FullReport::default();
+    report.progress.chunks_total = ranges.len() as u64;
+    let (o, n) = (&old, &new);
+    let (done, differing) = (AtomicU64::new(0), AtomicU64::new(0));
+    let (done_ref, differing_ref) = (&done, &differing);
+    // Owned ranges and an iterator of futures (not a closure over `&KeyRange` in a stream
+    // adapter), so the future stays `Send` for the session's task. Futures are made as the
+    // buffer pulls them, so `dense` sees the chunks finished so far.
+    let futures = ranges.into_iter().map(move |r| {
+        let (d, b) = (done_ref.load(Relaxed), differing_ref.load(Relaxed));
+        let dense = d >= 4 && b * 4 >= d * 3;
+        async move { chunk_keys(v, o, n, &r, dense).await }
+    });
+    let mut chunks = futures::stream::iter(futures).buffered(opts.parallel.max(1));
+    while let Some(chunk) = chunks.next().await {
+        if v.is_cancelled() {
+            return Err(VerifyError::Cancelled);
+        }
+        let (rows_old, rows_new, keys) = chunk?;
+        report.rows_old += rows_old;
+        report.rows_new += rows_new;
+        let p = &mut report.progress;
+        p.chunks_done += 1;
+        p.rows_done += rows_old;
+        done.fetch_add(1, Relaxed);
+        if !keys.is_empty() {
+            differing.fetch_add(1, Relaxed);
+            p.chunks_differing += 1;
+            for batch in keys.chunks(1000) {
+                let (o, n) = tokio::join!(
+                    fetch(v.old.as_ref(), &old, batch),
+                    fetch(v.new.as_ref(), &new, batch)
+                );
+                let outcome = v
+                    .comparer
+                    .compare(batch, &o?, &n?)
+                    .map_err(|e| v.error(e, "check the `full` columns of the check"))?;
+                for d in outcome.differences {
+                    report.divergent += 1;
+                    if let Some(store) = &v.store {
+                        let rec = v.record(&d, KeySourceKind::Full, DivergenceStatus::Open);
+                        store.record_divergence(&rec).await?;
+                    }
+                    if report.differences.len() < opts.keep {
+                        report.differences.push(d);
+                    }
+                }
+            }
+        }
+        let p = &mut report.progress;
+        p.divergent = report.divergent;
+        let elapsed = started.elapsed();
+        p.elapsed_ms = elapsed.as_millis() as u64;
+        p.eta_ms = (p.chunks_done > 0).then(|| {
+            let left = p.chunks_total.saturating_sub(p.chunks_done);
+            (elapsed.as_millis() as u64 / p.chunks_done) * left
+        });
+        progress(p);
+        if let Some(rate) = opts.max_rows_per_second.filter(|r| *r > 0.0) {
+            let due = Duration::from_secs_f64(report.progress.rows_done as f64 / rate);
+            if let Some(wait) = due.checked_sub(started.elapsed()) {
+                v.pause(wait).await?;
+            }
+        }
+    }
+    Ok(report)
+}
