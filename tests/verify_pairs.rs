@@ -221,27 +221,12 @@ async fn a_row_fixed_before_the_recheck_is_healed_and_one_still_changing_is_in_f
     .await
     .unwrap();
     let r = run.await.unwrap().unwrap();
-    assert_eq!(
-        found(&r.healed)
-            .iter()
-            .map(|f| f.0.clone())
-            .collect::<Vec<_>>(),
-        ["5"]
-    );
-    assert_eq!(
-        found(&r.in_flight)
-            .iter()
-            .map(|f| f.0.clone())
-            .collect::<Vec<_>>(),
-        ["6"]
-    );
-    assert_eq!(
-        found(&r.open)
-            .iter()
-            .map(|f| f.0.clone())
-            .collect::<Vec<_>>(),
-        ["7"]
-    );
+    let keys = |d: &[migtui::engine::verify::Difference]| -> Vec<String> {
+        found(d).into_iter().map(|f| f.0).collect()
+    };
+    assert_eq!(keys(&r.healed), ["5"]);
+    assert_eq!(keys(&r.in_flight), ["6"]);
+    assert_eq!(keys(&r.open), ["7"]);
     let status = |s| DivergenceFilter {
         check: Some("items".into()),
         status: Some(s),
