@@ -16,7 +16,9 @@ use crate::db::{Db, DbError};
 use crate::engine::phase::{Gate, PhaseId};
 
 pub use audit::MAX_PAGE;
-pub use divergences::{DivergenceFilter, DivergenceRecord, DivergenceStatus, WindowCounts};
+pub use divergences::{
+    DivergenceFilter, DivergenceRecord, DivergenceStatus, FullCheckpoint, WindowCounts,
+};
 pub use lease::format_us;
 
 /// The version of the `migtui_*` tables this build writes. Older stores are upgraded; a newer
