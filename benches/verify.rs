@@ -82,7 +82,14 @@ async fn ours(
 ) -> (Duration, BTreeSet<String>) {
     let v = Verifier::new(check(old_table, new_table), old.clone(), new.clone(), None);
     let started = Instant::now();
-    let report = match full_diff(&v, &FullOptions::default(), &mut |_| {}).await {
+    let opts = FullOptions {
+        parallel: std::env::var("BENCH_PARALLEL")
+            .ok()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(FullOptions::default().parallel),
+        ..FullOptions::default()
+    };
+    let report = match full_diff(&v, &opts, &mut |_| {}).await {
         Ok(r) => r,
         Err(e) => {
             eprintln!("bench: full diff failed: {e}");
@@ -141,6 +148,9 @@ async fn case(
     want: &BTreeSet<String>,
     bar: f64,
 ) -> bool {
+    if std::env::var("BENCH_CASES").is_ok_and(|c| !label.contains(c.as_str())) {
+        return true;
+    }
     let (took, keys) = ours(old, new, old_table, new_table).await;
     let exact = &keys == want;
     print!(
@@ -154,7 +164,13 @@ async fn case(
         let missed: Vec<_> = want.difference(&keys).take(5).collect();
         print!("  extra {extra:?} missed {missed:?}");
     }
-    match reladiff(peer.0, peer.1, peer.2, peer.3) {
+    let peer_run = std::env::var("BENCH_NO_PEER").is_err();
+    let peer = if peer_run {
+        reladiff(peer.0, peer.1, peer.2, peer.3)
+    } else {
+        None
+    };
+    match peer {
         Some((peer_took, lines)) => {
             let ratio = peer_took.as_secs_f64() / took.as_secs_f64();
             println!(
@@ -246,7 +262,7 @@ async fn main() {
         &new,
         "incidents",
         "incidents_same",
-        (MY, "incidents", PG_NEW, "incidents_same"),
+        (MY, "incidents", PG_NEW, "incidents_same_text"),
         &none,
         1.5,
     )
@@ -257,7 +273,7 @@ async fn main() {
         &new,
         "incidents",
         "incidents_changed",
-        (MY, "incidents", PG_NEW, "incidents_changed"),
+        (MY, "incidents", PG_NEW, "incidents_changed_text"),
         &want,
         3.0,
     )

@@ -15,20 +15,25 @@ fn fixture(kind: Kind) -> &'static str {
     }
 }
 
+/// Every column of `items`, keyed by id, canonical encoding.
+async fn items_spec(db: &Db) -> HashSpec {
+    HashSpec::for_table(
+        db.as_ref(),
+        "items",
+        &["id".into()],
+        None,
+        HashOptions::default(),
+    )
+    .await
+    .unwrap()
+}
+
 async fn loaded() -> Vec<(TestDb, Db, HashSpec)> {
     let mut out = Vec::new();
     for tdb in all_engines().await {
         tdb.run_fixture(fixture(tdb.kind)).await;
         let db = tdb.connect().await;
-        let spec = HashSpec::for_table(
-            db.as_ref(),
-            "items",
-            &["id".into()],
-            None,
-            HashOptions::default(),
-        )
-        .await
-        .unwrap();
+        let spec = items_spec(&db).await;
         out.push((tdb, db, spec));
     }
     out
@@ -129,15 +134,7 @@ async fn the_native_hash_is_used_only_between_matching_postgres_tables() {
             .await
             .unwrap()
     );
-    let mut spec = HashSpec::for_table(
-        db.as_ref(),
-        "items",
-        &["id".into()],
-        None,
-        HashOptions::default(),
-    )
-    .await
-    .unwrap();
+    let mut spec = items_spec(&db).await;
     spec.native = true;
     let before = checksum(db.as_ref(), &spec, &KeyRange::all())
         .await

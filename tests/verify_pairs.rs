@@ -221,27 +221,12 @@ async fn a_row_fixed_before_the_recheck_is_healed_and_one_still_changing_is_in_f
     .await
     .unwrap();
     let r = run.await.unwrap().unwrap();
-    assert_eq!(
-        found(&r.healed)
-            .iter()
-            .map(|f| f.0.clone())
-            .collect::<Vec<_>>(),
-        ["5"]
-    );
-    assert_eq!(
-        found(&r.in_flight)
-            .iter()
-            .map(|f| f.0.clone())
-            .collect::<Vec<_>>(),
-        ["6"]
-    );
-    assert_eq!(
-        found(&r.open)
-            .iter()
-            .map(|f| f.0.clone())
-            .collect::<Vec<_>>(),
-        ["7"]
-    );
+    let keys = |d: &[migtui::engine::verify::Difference]| -> Vec<String> {
+        found(d).into_iter().map(|f| f.0).collect()
+    };
+    assert_eq!(keys(&r.healed), ["5"]);
+    assert_eq!(keys(&r.in_flight), ["6"]);
+    assert_eq!(keys(&r.open), ["7"]);
     let status = |s| DivergenceFilter {
         check: Some("items".into()),
         status: Some(s),
@@ -265,4 +250,45 @@ async fn a_row_fixed_before_the_recheck_is_healed_and_one_still_changing_is_in_f
         ),
         (7, 1, 1, 1)
     );
+}
+
+#[tokio::test]
+async fn an_interrupted_full_diff_resumes_from_its_last_chunk() {
+    let o = fresh(Kind::Sqlite).await;
+    let n = fresh(Kind::Sqlite).await;
+    o.run_fixture(fixture(o.kind)).await;
+    n.run_fixture(fixture(n.kind)).await;
+    let new = connect(&n, "new").await;
+    for sql in PLANT {
+        new.execute(sql, &Params::new()).await.unwrap();
+    }
+    let store = Store::open(new.clone(), "m").await.unwrap();
+    let mut v = Verifier::new(check(0), connect(&o, "old").await, new, Some(store));
+    let (stop, cancel) = tokio::sync::watch::channel(false);
+    v.cancel = Some(cancel);
+    let opts = FullOptions {
+        chunk_rows: 2,
+        parallel: 1,
+        ..FullOptions::default()
+    };
+    // Stop after the first chunk: keys 1..=8 in 4 chunks, the first below 3 (keys 1 and 2).
+    let first = full_diff(&v, &opts, &mut |p| {
+        if p.chunks_done == 1 {
+            stop.send_replace(true);
+        }
+    })
+    .await;
+    assert!(first.is_err(), "{first:?}");
+    stop.send_replace(false);
+    let second = full_diff(&v, &opts, &mut |_| {}).await.unwrap();
+    assert!(second.progress.resumed);
+    assert!(second.progress.chunks_total < 4, "{:?}", second.progress);
+    // Keys 1 and 2 were found by the first run; the rest by the second; the total counts both.
+    let want = expected()[2..].to_vec();
+    assert_eq!(found(&second.differences), want);
+    assert_eq!(second.divergent, 8);
+    // A finished run starts afresh next time.
+    let third = full_diff(&v, &opts, &mut |_| {}).await.unwrap();
+    assert!(!third.progress.resumed);
+    assert_eq!(found(&third.differences), expected());
 }

@@ -88,6 +88,17 @@ pub struct WindowCounts {
     pub last_us: Option<i64>,
 }
 
+/// A check's full-diff checkpoint: the first key not yet compared.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FullCheckpoint {
+    pub started_us: i64,
+    pub rows_done: u64,
+    pub divergent: u64,
+    /// The next chunk's lower bound (a `crate::db::Value` as JSON); `None` with `finished`.
+    pub resume_key: Option<serde_json::Value>,
+    pub finished: bool,
+}
+
 const COLUMNS: &str = "check_name, key_text, key_json, kind, columns, old_raw, new_raw, \
     old_norm, new_norm, source, status, note, first_seen_us, last_seen_us, times_seen";
 
@@ -297,6 +308,59 @@ impl Store {
             first_us: Some(rows.int(0, "lo")?),
             last_us: Some(rows.int(0, "hi")?),
         })
+    }
+}
+
+impl Store {
+    /// The full diff's checkpoint of a check, if one was ever saved.
+    pub async fn full_checkpoint(&self, check: &str) -> Result<Option<FullCheckpoint>, StoreError> {
+        let sql = "SELECT started_us, rows_done, divergent, resume_key, finished \
+                   FROM migtui_verify_full WHERE migration = :m AND check_name = :c";
+        let p = Params::new()
+            .bind("m", self.migration.as_str())
+            .bind("c", check);
+        let rows = self.db.query(sql, &p).await?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(FullCheckpoint {
+            started_us: rows.int(0, "started_us")?,
+            rows_done: rows.int(0, "rows_done")?.max(0) as u64,
+            divergent: rows.int(0, "divergent")?.max(0) as u64,
+            resume_key: opt_json_col(&rows, 0, "resume_key")?,
+            finished: rows.int(0, "finished")? != 0,
+        }))
+    }
+
+    /// Save a check's full-diff checkpoint (after every chunk).
+    pub async fn save_full_checkpoint(
+        &self,
+        check: &str,
+        cp: &FullCheckpoint,
+    ) -> Result<(), StoreError> {
+        let now = now_sql(self.db.dialect());
+        let p = Params::new()
+            .bind("m", self.migration.as_str())
+            .bind("c", check)
+            .bind("s", cp.started_us)
+            .bind("r", cp.rows_done as i64)
+            .bind("d", cp.divergent as i64)
+            .bind("k", opt_json(&cp.resume_key))
+            .bind("f", i64::from(cp.finished));
+        let update = format!(
+            "UPDATE migtui_verify_full SET started_us = :s, updated_us = {now}, rows_done = :r, \
+             divergent = :d, resume_key = :k, finished = :f \
+             WHERE migration = :m AND check_name = :c"
+        );
+        if self.db.execute(&update, &p).await? > 0 {
+            return Ok(());
+        }
+        let insert = format!(
+            "INSERT INTO migtui_verify_full (migration, check_name, started_us, updated_us, \
+             rows_done, divergent, resume_key, finished) VALUES (:m, :c, :s, {now}, :r, :d, :k, :f)"
+        );
+        self.db.execute(&insert, &p).await?;
+        Ok(())
     }
 }
 

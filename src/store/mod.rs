@@ -19,7 +19,9 @@ use crate::engine::phase::{Gate, PhaseId};
 
 pub use audit::MAX_PAGE;
 pub use backups::{BackedUpColumn, BackupRecord, BackupStatus};
-pub use divergences::{DivergenceFilter, DivergenceRecord, DivergenceStatus, WindowCounts};
+pub use divergences::{
+    DivergenceFilter, DivergenceRecord, DivergenceStatus, FullCheckpoint, WindowCounts,
+};
 pub use lease::format_us;
 pub use metrics::{MAX_METRIC_ROWS, MetricRow};
 

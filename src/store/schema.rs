@@ -79,7 +79,7 @@ pub(crate) const STEPS: &[Step] = &[
     // Verification: divergent rows and per-minute counters of compared rows.
     Step {
         version: 3,
-        tables: &[&DIVERGENCES, &VERIFY_WINDOWS],
+        tables: &[&DIVERGENCES, &VERIFY_WINDOWS, &VERIFY_FULL],
     },
     // Backups: one row per backup copy.
     Step {
@@ -266,6 +266,23 @@ pub(crate) const VERIFY_WINDOWS: Table = Table {
         col("in_flight", BigInt),
     ],
     primary_key: &["migration", "check_name", "window_us"],
+    indexes: &[],
+};
+
+/// Where each check's full-table diff stands, so an interrupted one resumes from its last chunk.
+pub(crate) const VERIFY_FULL: Table = Table {
+    name: "migtui_verify_full",
+    columns: &[
+        col("migration", Key),
+        col("check_name", Key),
+        col("started_us", BigInt),
+        col("updated_us", BigInt),
+        col("rows_done", BigInt),
+        col("divergent", BigInt),
+        null("resume_key", Text),
+        col("finished", BigInt),
+    ],
+    primary_key: &["migration", "check_name"],
     indexes: &[],
 };
 

@@ -5,6 +5,9 @@
 //! check's normalization (so an encoding difference the hash saw but the rules forgive is not
 //! reported) and record what differs.
 //!
+//! Progress is checkpointed after every chunk (`migtui_verify_full`), so an interrupted run
+//! resumes from the first key it had not compared; a throttle bounds rows per second.
+//!
 //! Integer keys are chunked by arithmetic over `[min, max]` of both sides (the first and last
 //! chunks are open-ended, so rows beyond either side's range are still covered); other keys
 //! are compared as one chunk. Within a differing chunk the two `(key, hash)` lists are matched
@@ -25,7 +28,7 @@ use crate::db::checksum::{
 };
 use crate::db::rowhash::HashOptions;
 use crate::db::{Database, Params, Value};
-use crate::store::DivergenceStatus;
+use crate::store::{DivergenceStatus, FullCheckpoint};
 
 /// Rows per checksum chunk unless the check says otherwise.
 pub const DEFAULT_CHUNK_ROWS: u64 = 10_000;
@@ -40,6 +43,8 @@ pub struct FullOptions {
     pub max_rows_per_second: Option<f64>,
     /// Keep at most this many differences in the report (all are counted and recorded).
     pub keep: usize,
+    /// Continue an interrupted run from its checkpoint (needs the verifier's store).
+    pub resume: bool,
 }
 
 impl Default for FullOptions {
@@ -49,6 +54,7 @@ impl Default for FullOptions {
             parallel: 2,
             max_rows_per_second: None,
             keep: 10_000,
+            resume: true,
         }
     }
 }
@@ -63,6 +69,8 @@ pub struct FullProgress {
     pub divergent: u64,
     pub elapsed_ms: u64,
     pub eta_ms: Option<u64>,
+    /// This run continued an interrupted one (its rows and divergences are included).
+    pub resumed: bool,
 }
 
 /// The result of a full diff.
@@ -277,8 +285,38 @@ pub async fn full_diff(
             "verify composite-key tables by sampling, or compare a single-column unique key",
         ));
     }
-    let ranges = plan(v, &old, &new, opts.chunk_rows).await?;
+    let mut ranges = plan(v, &old, &new, opts.chunk_rows).await?;
     let mut report = FullReport::default();
+    let mut cp = match &v.store {
+        Some(store) => {
+            let saved = store.full_checkpoint(&v.check.name).await?;
+            let resume = saved.filter(|c| opts.resume && !c.finished);
+            match resume {
+                Some(c) => c,
+                None => FullCheckpoint {
+                    started_us: store.now_us().await?,
+                    ..FullCheckpoint::default()
+                },
+            }
+        }
+        None => FullCheckpoint::default(),
+    };
+    let resume_at = cp
+        .resume_key
+        .as_ref()
+        .and_then(|k| serde_json::from_value::<Value>(k.clone()).ok())
+        .and_then(|k| as_int(&k));
+    if let Some(k) = resume_at {
+        ranges.retain(|r| r.to.as_ref().and_then(as_int).is_none_or(|t| t > k));
+        if let Some(first) = ranges.first_mut() {
+            let from = first.from.as_ref().and_then(as_int).map_or(k, |f| f.max(k));
+            first.from = Some(Value::Int(from));
+        }
+        report.divergent = cp.divergent;
+        report.progress.rows_done = cp.rows_done;
+        report.progress.divergent = cp.divergent;
+        report.progress.resumed = true;
+    }
     report.progress.chunks_total = ranges.len() as u64;
     let (o, n) = (&old, &new);
     let (done, differing) = (AtomicU64::new(0), AtomicU64::new(0));
@@ -289,10 +327,10 @@ pub async fn full_diff(
     let futures = ranges.into_iter().map(move |r| {
         let (d, b) = (done_ref.load(Relaxed), differing_ref.load(Relaxed));
         let dense = d >= 4 && b * 4 >= d * 3;
-        async move { chunk_keys(v, o, n, &r, dense).await }
+        async move { (r.to.clone(), chunk_keys(v, o, n, &r, dense).await) }
     });
     let mut chunks = futures::stream::iter(futures).buffered(opts.parallel.max(1));
-    while let Some(chunk) = chunks.next().await {
+    while let Some((next_from, chunk)) = chunks.next().await {
         if v.is_cancelled() {
             return Err(VerifyError::Cancelled);
         }
@@ -336,6 +374,14 @@ pub async fn full_diff(
             (elapsed.as_millis() as u64 / p.chunks_done) * left
         });
         progress(p);
+        // Chunks finish in order (`buffered`), so everything below `next_from` is done.
+        if let Some(store) = &v.store {
+            cp.rows_done = p.rows_done;
+            cp.divergent = p.divergent;
+            cp.finished = next_from.is_none();
+            cp.resume_key = next_from.map(|k| serde_json::to_value(k).unwrap_or_default());
+            store.save_full_checkpoint(&v.check.name, &cp).await?;
+        }
         if let Some(rate) = opts.max_rows_per_second.filter(|r| *r > 0.0) {
             let due = Duration::from_secs_f64(report.progress.rows_done as f64 / rate);
             if let Some(wait) = due.checked_sub(started.elapsed()) {
