@@ -1,5 +1,6 @@
 //! The command line (clap). Every subcommand drives the library; none holds domain logic.
 
+mod backfill;
 mod check;
 mod output;
 mod phase_cmd;
@@ -34,6 +35,8 @@ Examples:
   migtui advance -c migration.toml --reason \"DBA approved, ticket OPS-42\"
                                             override failing gates (the reason is audited)
   migtui rollback -c migration.toml --reason \"p95 regression on new reads\"
+  migtui backfill -c migration.toml --dry-run
+                                            the statements and chunk plan; writes nothing
 
 Exit status:
   0  success
@@ -109,6 +112,20 @@ enum Command {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Run the backfill steps in order, resuming each from its checkpoint.
+    ///
+    /// A progress bar on a terminal, plain lines otherwise. Killed or interrupted, it resumes
+    /// where the last committed chunk ended.
+    Backfill {
+        #[command(flatten)]
+        file: FileArg,
+        /// Run only this step.
+        #[arg(long, value_name = "NAME")]
+        step: Option<String>,
+        /// Print the statements and the chunk plan; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 /// Parse the command line, run the command, and turn its outcome into an exit status.
@@ -139,6 +156,11 @@ async fn run(cli: Cli) -> u8 {
             confirm,
         } => phase_cmd::advance(&file.config, reason, confirm).await,
         Command::Rollback { file, reason } => phase_cmd::rollback(&file.config, reason).await,
+        Command::Backfill {
+            file,
+            step,
+            dry_run,
+        } => backfill::run(&file.config, step, dry_run).await,
     }
 }
 

@@ -4,6 +4,7 @@
 //! [`Value`]s, [`Rows`] and [`Params`]. SQL that differs by engine lives beside its engine, in
 //! that engine's [`Dialect`].
 
+pub mod backfill;
 mod driver;
 mod error;
 pub mod mysql;
@@ -107,6 +108,14 @@ pub trait Dialect: Send + Sync {
     /// reasons with emoji survive and keys compare exactly, whatever the database default).
     fn state_table_options(&self) -> &'static str {
         ""
+    }
+    /// The backfill's SQL for this engine (chunk relations, upserts, keysets, cancels).
+    fn backfill(&self) -> &'static dyn backfill::BackfillSql {
+        match self.engine() {
+            Engine::Postgres => &postgres::backfill::PostgresBackfill,
+            Engine::MySql => &mysql::backfill::MySqlBackfill,
+            Engine::Sqlite => &sqlite::backfill::SqliteBackfill,
+        }
     }
 }
 

@@ -44,15 +44,7 @@ pub async fn measure(phase: PhaseId, ctx: &GateContext<'_>) -> Vec<Gate> {
                     "the file declares no [[backfill]] step",
                 )]
             } else {
-                vec![not_measured(
-                    "backfill complete",
-                    format!(
-                        "{} of {} steps complete",
-                        ctx.config.backfill.len(),
-                        ctx.config.backfill.len()
-                    ),
-                    "no backfill step has recorded progress yet",
-                )]
+                vec![crate::engine::backfill::gate::measure(ctx.config, ctx.store).await]
             }
         }
         PhaseId::Shadow => vec![not_measured(

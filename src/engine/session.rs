@@ -8,6 +8,7 @@
 //! alike (`session/keeper.rs`). Every database call they make is bounded by the state
 //! database's statement timeout, and every task stops on shutdown.
 
+mod backfill_task;
 mod commands;
 mod keeper;
 
@@ -45,6 +46,16 @@ pub enum Command {
     RefreshGates,
     /// Stop every task, release the lease, close the pools.
     Shutdown,
+    /// Run the backfill steps in order from their checkpoints (or only `step`).
+    StartBackfill { step: Option<String> },
+    /// Hold the backfill after the chunk in flight; the reason is shown while it holds.
+    PauseBackfill { reason: String },
+    /// Lift the operator's pause (automatic conditions still apply).
+    ResumeBackfill,
+    /// Change the rows-per-second ceiling live; `None` removes it.
+    SetBackfillRate { rows_per_second: Option<f64> },
+    /// Fix the rows per chunk live; `None` goes back to sizing by the target chunk time.
+    SetChunkRows { rows: Option<u64> },
 }
 
 /// Whether this process drives the migration or watches it.
@@ -126,6 +137,9 @@ pub struct Snapshot {
     pub databases: Vec<DatabaseStatus>,
     pub history: Vec<PhaseRecord>,
     pub recent_actions: Vec<AuditRecord>,
+    /// The backfill's progress per step (empty until it runs).
+    #[serde(default)]
+    pub backfill: crate::engine::backfill::BackfillProgress,
 }
 
 /// What happened, as it happens.
@@ -154,6 +168,10 @@ pub enum Event {
     },
     Audited {
         record: AuditRecord,
+    },
+    /// The backfill moved: a chunk, a pause, a retry, a step done or failed.
+    Backfill {
+        update: crate::engine::backfill::BackfillEvent,
     },
 }
 
@@ -235,6 +253,8 @@ pub(crate) struct Shared {
     pub timeout: Duration,
     /// The migration record's `seq` the watcher has published.
     pub seen_seq: AtomicI64,
+    /// The backfill task, its live controls and progress.
+    pub backfill: backfill_task::BackfillTask,
 }
 
 impl Shared {
@@ -361,6 +381,7 @@ impl Session {
             databases,
             history,
             recent_actions,
+            backfill: Default::default(),
         };
         let last_audit = snapshot.recent_actions.first().map_or(0, |r| r.id);
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
@@ -377,6 +398,7 @@ impl Session {
             signals: watch::channel(Default::default()).0,
             timeout,
             seen_seq: AtomicI64::new(state.seq),
+            backfill: backfill_task::BackfillTask::new(),
         });
         let (tx, rx) = mpsc::channel(COMMAND_CAPACITY);
         let (poke_tx, poke_rx) = mpsc::channel(COMMAND_CAPACITY);

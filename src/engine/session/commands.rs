@@ -94,7 +94,7 @@ async fn refresh(shared: &Shared, poke: &mpsc::Sender<Poke>) {
     }
 }
 
-async fn handle(shared: &Shared, cmd: Command) -> Result<Outcome, SessionError> {
+async fn handle(shared: &Arc<Shared>, cmd: Command) -> Result<Outcome, SessionError> {
     match cmd {
         Command::Advance {
             override_reason,
@@ -108,6 +108,11 @@ async fn handle(shared: &Shared, cmd: Command) -> Result<Outcome, SessionError> 
             Ok(Outcome::Done)
         }
         Command::Shutdown => Ok(Outcome::Done),
+        Command::StartBackfill { .. }
+        | Command::PauseBackfill { .. }
+        | Command::ResumeBackfill
+        | Command::SetBackfillRate { .. }
+        | Command::SetChunkRows { .. } => super::backfill_task::handle(shared, cmd).await,
     }
 }
 
