@@ -23,7 +23,8 @@ pub async fn describe(
         .iter()
         .filter(|s| only.is_none_or(|o| o == s.name))
     {
-        let plan = plan_step(step, dbs, &config.state.database).await?;
+        let urls = super::plan::database_urls(config);
+        let plan = plan_step(step, dbs, &config.state.database, &urls).await?;
         let source = &dbs[&plan.source_db];
         let hw = source
             .query(&plan.high_water_sql(), &Params::new())

@@ -9,7 +9,7 @@ use crate::db::placeholders::replace_placeholders;
 use crate::db::{Db, Engine, Params, TableInfo, Value};
 
 use super::BackfillError;
-use super::statement::{self, Template};
+use super::statement::{self, Template, src_column};
 
 /// How a step guards against putting an older value back over a newer dual write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -148,9 +148,14 @@ impl StepPlan {
         } else {
             ""
         };
+        let columns = self
+            .columns
+            .iter()
+            .map(|c| format!("{} AS {}", d.quote_ident(c), d.quote_ident(&src_column(c))))
+            .collect::<Vec<_>>()
+            .join(", ");
         let relation = format!(
-            "(SELECT {} FROM {} WHERE {}{lock})",
-            self.select_list(d),
+            "(SELECT {columns} FROM {} WHERE {}{lock})",
             self.source_from,
             self.range(self.src_sql(), after)
         );
@@ -184,11 +189,21 @@ fn fail(step: &BackfillStep, what: impl std::fmt::Display) -> BackfillError {
     }
 }
 
+/// Each database's URL by name, for "are these one database?" (pushdown).
+pub fn database_urls(config: &crate::config::Config) -> BTreeMap<String, String> {
+    config
+        .databases
+        .iter()
+        .map(|(n, d)| (n.clone(), d.url.expose().to_string()))
+        .collect()
+}
+
 /// Plan one step against the live schemas.
 pub async fn plan_step(
     step: &BackfillStep,
     dbs: &BTreeMap<String, Db>,
     state_db: &str,
+    config_urls: &BTreeMap<String, String>,
 ) -> Result<StepPlan, BackfillError> {
     let db = |name: &str| {
         dbs.get(name)
@@ -295,7 +310,13 @@ pub async fn plan_step(
         }
     };
     let pushdown = step.pushdown;
-    if pushdown && step.from.database != step.to.database {
+    let url = |name: &str| {
+        config_urls
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| name.to_string())
+    };
+    if pushdown && url(&step.from.database) != url(&step.to.database) {
         return Err(fail(
             step,
             format!(
@@ -345,7 +366,7 @@ fn copy_statement(
     let d = engine.dialect();
     let mut targets: Vec<(String, String)> = Vec::new();
     for (col, expr) in map {
-        let expr = replace_placeholders(expr, |n| format!("src.{}", d.quote_ident(n)));
+        let expr = replace_placeholders(expr, |n| format!("src.{}", d.quote_ident(&src_column(n))));
         targets.push((col.clone(), expr));
     }
     for c in columns {
@@ -356,7 +377,10 @@ fn copy_statement(
         {
             continue;
         }
-        targets.push((tc.name.clone(), format!("src.{}", d.quote_ident(c))));
+        targets.push((
+            tc.name.clone(),
+            format!("src.{}", d.quote_ident(&src_column(c))),
+        ));
     }
     let key: Vec<String> = if key.is_empty() {
         tinfo.primary_key.clone()

@@ -203,7 +203,8 @@ impl<'a> StepRun<'a> {
 
     async fn run(mut self) -> Result<(), BackfillError> {
         let state_db = self.ctx.config.state.database.clone();
-        let plan = match plan_step(self.step, &self.ctx.dbs, &state_db).await {
+        let urls = super::plan::database_urls(&self.ctx.config);
+        let plan = match plan_step(self.step, &self.ctx.dbs, &state_db, &urls).await {
             Ok(p) => p,
             Err(e) => return Err(self.fail(e).await),
         };

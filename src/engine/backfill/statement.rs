@@ -2,10 +2,10 @@
 //!
 //! The file gives a target-side statement with `:column` placeholders, meant for every source
 //! row. Running it once per row would cost a round trip per row; instead each `:column` becomes
-//! `src.column` and the chunk's rows are joined in as the relation `src`:
+//! `src.migtui_column` and the chunk's rows are joined in as the relation `src`:
 //!
 //! - `UPDATE t SET … [FROM x] WHERE …` → `UPDATE t SET … FROM <rows> AS src[, x] WHERE …`
-//!   (MySQL: `UPDATE t … CROSS JOIN <rows> AS src SET …`);
+//!   (MySQL: `UPDATE <rows> AS src CROSS JOIN t … SET …`);
 //! - `INSERT INTO t (…) VALUES (…) [tail]` → `INSERT INTO t (…) SELECT … FROM <rows> AS src [tail]`;
 //! - `INSERT INTO t (…) SELECT … [FROM x] …` → `… SELECT … FROM <rows> AS src CROSS JOIN x …`.
 //!
@@ -13,6 +13,12 @@
 
 use crate::db::Engine;
 use crate::db::placeholders::replace_placeholders;
+
+/// The name a source column has in the chunk's relation: prefixed, so an unqualified column in
+/// the statement (`WHERE id = :id`) still means the target's column, never the chunk's.
+pub fn src_column(name: &str) -> String {
+    format!("migtui_{name}")
+}
 
 /// A write statement split around the place the chunk's relation goes: `before` + relation +
 /// ` AS src` + `after`.
@@ -32,7 +38,7 @@ impl Template {
 pub fn set_based(sql: &str, engine: Engine, filler: &str) -> Result<Template, String> {
     let d = engine.dialect();
     let text = replace_placeholders(sql.trim().trim_end_matches(';'), |name| {
-        format!("src.{}", d.quote_ident(name))
+        format!("src.{}", d.quote_ident(&src_column(name)))
     });
     let words = top_level_words(&text);
     let first = words.first().map(|(_, w)| w.as_str()).unwrap_or("");
@@ -48,8 +54,16 @@ pub fn set_based(sql: &str, engine: Engine, filler: &str) -> Result<Template, St
     };
     match first {
         "update" if engine == Engine::MySql => {
-            let set = find("set", 0).ok_or("an UPDATE without SET")?;
-            Ok(split_at(set, "CROSS JOIN ", " "))
+            // The rows go first, so `ON` clauses of the statement's own joins can use them.
+            find("set", 0).ok_or("an UPDATE without SET")?;
+            let table = words
+                .get(1)
+                .map(|(at, _)| *at)
+                .ok_or("an UPDATE without a table")?;
+            Ok(Template {
+                before: text[..table].to_string(),
+                after: format!(" CROSS JOIN {}", &text[table..]),
+            })
         }
         "update" => {
             let set = find("set", 0).ok_or("an UPDATE without SET")?;
@@ -192,7 +206,7 @@ mod tests {
         assert_eq!(
             t.render("(R)"),
             "UPDATE incidents SET incident_status_id = s.id\n  FROM (R) AS src, incident_statuses s\n  \
-             WHERE incidents.id = src.\"id\" AND s.organisation_id = src.\"organisation_id\" AND s.name = src.\"status\""
+             WHERE incidents.id = src.\"migtui_id\" AND s.organisation_id = src.\"migtui_organisation_id\" AND s.name = src.\"migtui_status\""
         );
     }
 
@@ -206,8 +220,8 @@ mod tests {
         .unwrap();
         assert_eq!(
             t.render("(R)"),
-            "UPDATE incidents i JOIN incident_statuses s ON s.name = src.`status` CROSS JOIN (R) AS src \
-             SET i.incident_status_id = s.id WHERE i.id = src.`id`"
+            "UPDATE (R) AS src CROSS JOIN incidents i JOIN incident_statuses s ON s.name = src.`migtui_status` \
+             SET i.incident_status_id = s.id WHERE i.id = src.`migtui_id`"
         );
     }
 
@@ -216,7 +230,7 @@ mod tests {
         let t = set_based("UPDATE t SET a = :a WHERE id = :id", Engine::Sqlite, "").unwrap();
         assert_eq!(
             t.render("(R)"),
-            "UPDATE t SET a = src.\"a\"  FROM (R) AS src WHERE id = src.\"id\""
+            "UPDATE t SET a = src.\"migtui_a\"  FROM (R) AS src WHERE id = src.\"migtui_id\""
         );
     }
 
@@ -230,7 +244,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             t.render("(R)"),
-            "INSERT INTO t (a, b) SELECT src.\"a\", lower(src.\"b\") FROM (R) AS src WHERE true \
+            "INSERT INTO t (a, b) SELECT src.\"migtui_a\", lower(src.\"migtui_b\") FROM (R) AS src WHERE true \
              ON CONFLICT (a) DO NOTHING"
         );
     }
@@ -245,7 +259,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             t.render("(R)"),
-            "INSERT INTO t (a, s) SELECT src.\"a\", x.id FROM (R) AS src CROSS JOIN x WHERE x.name = src.\"name\""
+            "INSERT INTO t (a, s) SELECT src.\"migtui_a\", x.id FROM (R) AS src CROSS JOIN x WHERE x.name = src.\"migtui_name\""
         );
     }
 

@@ -225,7 +225,7 @@ impl StepRun<'_> {
                     }
                 };
                 ChunkColumn {
-                    name: c.clone(),
+                    name: super::super::statement::src_column(c),
                     sql_type,
                 }
             })
