@@ -44,8 +44,12 @@ pub async fn run(path: &Path, step: Option<String>, dry_run: bool) -> u8 {
     // A lease left by a process that died expires after its ttl; wait that long for it.
     let mut watch = session.watch();
     let deadline = Duration::from_secs(ttl + 3);
-    let driving = tokio::time::timeout(deadline, watch.wait_for(|s| s.lease.is_driving())).await;
-    if !matches!(driving, Ok(Ok(_))) {
+    // (The guard `wait_for` returns is dropped at once: held, it would block the session's
+    // snapshot updates.)
+    let driving = tokio::time::timeout(deadline, watch.wait_for(|s| s.lease.is_driving()))
+        .await
+        .is_ok_and(|r| r.is_ok());
+    if !driving {
         let holder = session.snapshot().lease.holder();
         eprintln!("migtui: read-only: {holder} holds the lease for this migration");
         session.shutdown().await;

@@ -50,6 +50,7 @@ const MIN_CHUNK: u64 = 10;
 const MAX_CHUNK: u64 = 100_000;
 const FIRST_CHUNK: u64 = 1_000;
 const MAX_ATTEMPTS: u32 = 30;
+const PREPARE_ATTEMPTS: u32 = 4;
 /// Exact counts up to this estimate; above it the estimate is shown as one.
 const EXACT_COUNT_BELOW: u64 = 200_000;
 
@@ -201,16 +202,14 @@ impl<'a> StepRun<'a> {
         &self.ctx.config.migration.name
     }
 
-    async fn run(mut self) -> Result<(), BackfillError> {
+    /// Plan the step and find (or start) its checkpoint.
+    async fn prepare(&self) -> Result<(StepPlan, Checkpoint), BackfillError> {
         let state_db = self.ctx.config.state.database.clone();
         let urls = super::plan::database_urls(&self.ctx.config);
-        let plan = match plan_step(self.step, &self.ctx.dbs, &state_db, &urls).await {
-            Ok(p) => p,
-            Err(e) => return Err(self.fail(e).await),
-        };
+        let plan = plan_step(self.step, &self.ctx.dbs, &state_db, &urls).await?;
         let source = self.ctx.dbs[&plan.source_db].clone();
         let store = self.ctx.store_db.clone();
-        let mut cp = match checkpoint::load(&store, self.migration(), &plan.name).await? {
+        let cp = match checkpoint::load(&store, self.migration(), &plan.name).await? {
             Some(cp) => cp,
             None => {
                 let hw = source
@@ -220,14 +219,41 @@ impl<'a> StepRun<'a> {
                         step: plan.name.clone(),
                         range: "reading the high-water mark".into(),
                         error: e.to_string(),
-                    });
-                let hw = match hw {
-                    Ok(rows) => rows.rows.into_iter().next(),
-                    Err(e) => return Err(self.fail(e).await),
-                };
+                    })?
+                    .rows
+                    .into_iter()
+                    .next();
                 checkpoint::start(&store, self.migration(), &plan.name, &hw).await?
             }
         };
+        if !cp.is_complete() && cp.status != "running" {
+            checkpoint::finish(&store, self.migration(), &plan.name, "running", None).await?;
+        }
+        Ok((plan, cp))
+    }
+
+    async fn run(mut self) -> Result<(), BackfillError> {
+        // Planning reads schemas and the state store: a dropped connection or a server
+        // restart here is retried like a chunk's (a few times; a wrong file fails after them).
+        let mut attempt = 0;
+        let (plan, mut cp) = loop {
+            match self.prepare().await {
+                Ok(x) => break x,
+                Err(e) if attempt < PREPARE_ATTEMPTS && !self.cancelled() => {
+                    attempt += 1;
+                    self.progress.retries += 1;
+                    self.emit(BackfillEvent::Retry {
+                        step: self.step.name.clone(),
+                        attempt,
+                        error: e.to_string(),
+                    });
+                    self.sleep(Duration::from_millis(300 * u64::from(attempt)))
+                        .await;
+                }
+                Err(e) => return Err(self.fail(e).await),
+            }
+        };
+        let source = self.ctx.dbs[&plan.source_db].clone();
         self.progress.rows_done = cp.rows_done;
         self.progress.chunks = cp.chunks;
         self.progress.high_water = cp.high_water.as_ref().map(|k| key_text(&plan.key, k));
@@ -238,9 +264,6 @@ impl<'a> StepRun<'a> {
             self.progress.total_exact = true;
             self.publish();
             return Ok(());
-        }
-        if cp.status != "running" {
-            checkpoint::finish(&store, self.migration(), &plan.name, "running", None).await?;
         }
         self.total(&plan, &source, &cp).await;
         self.progress.state = StepState::Running;
