@@ -114,6 +114,15 @@ async fn sigkilled_mid_step_then_restarted_sqlite_to_postgres() {
     killed_and_restarted(old, new).await;
 }
 
+/// A fresh database on `kind`, or `None` (skip) when its server is down.
+async fn fresh(kind: Kind) -> Option<TestDb> {
+    match kind {
+        Kind::Postgres => TestDb::postgres().await,
+        Kind::MySql => TestDb::mysql().await,
+        Kind::Sqlite => TestDb::sqlite().await,
+    }
+}
+
 /// Kill every other migtui connection to `db` on the server, as an operator or a failover would.
 async fn kill_connections(admin: &TestDb, target: &TestDb) -> u64 {
     let a = admin.connect().await;
@@ -157,17 +166,22 @@ async fn kill_connections(admin: &TestDb, target: &TestDb) -> u64 {
 #[tokio::test]
 async fn connections_killed_mid_chunk_are_retried() {
     for kind in [Kind::Postgres, Kind::MySql] {
-        let make = || async move {
-            match kind {
-                Kind::Postgres => TestDb::postgres().await,
-                _ => TestDb::mysql().await,
-            }
-        };
-        let (Some(old), Some(new), Some(admin)) = (make().await, make().await, make().await) else {
+        let (Some(old), Some(new), Some(admin)) =
+            (fresh(kind).await, fresh(kind).await, fresh(kind).await)
+        else {
             return;
         };
         old.run_script(&items_ddl(kind, "items")).await;
         new.run_script(&items_ddl(kind, "items")).await;
+        if kind == Kind::Postgres {
+            // Each chunk's write takes 30 ms on the server, so a kill lands mid-statement.
+            new.run_script(
+                "CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS \
+                 $$ BEGIN PERFORM pg_sleep(0.03); RETURN NULL; END $$; \
+                 CREATE TRIGGER slow AFTER INSERT ON items FOR EACH STATEMENT EXECUTE FUNCTION slow();",
+            )
+            .await;
+        }
         let (o, n) = (old.connect().await, new.connect().await);
         insert_items(&o, "items", item_rows(400, 1)).await;
         let s = drive(migration(
@@ -286,14 +300,7 @@ async fn application(o: Db, n: Db, kind: Kind, stop: tokio::sync::watch::Receive
 #[tokio::test]
 async fn concurrent_writer_and_growing_source_end_in_agreement() {
     for kind in [Kind::Postgres, Kind::MySql, Kind::Sqlite] {
-        let make = || async move {
-            match kind {
-                Kind::Postgres => TestDb::postgres().await,
-                Kind::MySql => TestDb::mysql().await,
-                Kind::Sqlite => TestDb::sqlite().await,
-            }
-        };
-        let (Some(old), Some(new)) = (make().await, make().await) else {
+        let (Some(old), Some(new)) = (fresh(kind).await, fresh(kind).await) else {
             return;
         };
         old.run_script(&items_ddl(kind, "items")).await;

@@ -111,6 +111,38 @@ pub fn expanded_compare(d: &dyn Dialect, key: &[String], op: &str, prefix: &str)
     format!("({})", alts.join(" OR "))
 }
 
+/// `ON CONFLICT (key) DO UPDATE SET c = excluded.c … [WHERE version guard]` or `DO NOTHING`:
+/// the upsert PostgreSQL and SQLite share.
+pub fn on_conflict_clause(
+    d: &dyn Dialect,
+    table: &str,
+    key: &[String],
+    action: &OnConflict,
+) -> String {
+    let keys = key.iter().map(|k| d.quote_ident(k)).collect::<Vec<_>>();
+    match action {
+        OnConflict::Update { columns, version } if !columns.is_empty() => {
+            let set = columns
+                .iter()
+                .map(|c| format!("{0} = excluded.{0}", d.quote_ident(c)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let guard = version.as_ref().map_or(String::new(), |v| {
+                let v = d.quote_ident(v);
+                format!(
+                    " WHERE {}.{v} IS NULL OR {0}.{v} <= excluded.{v}",
+                    d.quote_path(table)
+                )
+            });
+            format!(
+                " ON CONFLICT ({}) DO UPDATE SET {set}{guard}",
+                keys.join(", ")
+            )
+        }
+        _ => format!(" ON CONFLICT ({}) DO NOTHING", keys.join(", ")),
+    }
+}
+
 /// `(WITH c(a, b) AS (VALUES (?, ?), …) SELECT * FROM c)`: a multi-row `VALUES` list as a
 /// relation with named columns (MariaDB ≥ 10.3 and SQLite).
 pub fn values_relation(

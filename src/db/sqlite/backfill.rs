@@ -32,29 +32,7 @@ impl BackfillSql for SqliteBackfill {
     }
 
     fn on_conflict(&self, table: &str, key: &[String], action: &OnConflict) -> String {
-        let d = self.dialect();
-        let keys = key.iter().map(|k| d.quote_ident(k)).collect::<Vec<_>>();
-        match action {
-            OnConflict::Update { columns, version } if !columns.is_empty() => {
-                let set = columns
-                    .iter()
-                    .map(|c| format!("{0} = excluded.{0}", d.quote_ident(c)))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                let guard = version.as_ref().map_or(String::new(), |v| {
-                    let v = d.quote_ident(v);
-                    format!(
-                        " WHERE {}.{v} IS NULL OR {0}.{v} <= excluded.{v}",
-                        d.quote_path(table)
-                    )
-                });
-                format!(
-                    " ON CONFLICT ({}) DO UPDATE SET {set}{guard}",
-                    keys.join(", ")
-                )
-            }
-            _ => format!(" ON CONFLICT ({}) DO NOTHING", keys.join(", ")),
-        }
+        backfill::on_conflict_clause(self.dialect(), table, key, action)
     }
 
     fn share_lock(&self) -> &'static str {
