@@ -86,7 +86,9 @@ async fn a_newer_schema_is_refused_with_a_clear_message() {
         );
         let msg = err.to_string();
         assert!(
-            msg.contains("schema version 99, newer than this migtui understands (1)"),
+            msg.contains(&format!(
+                "schema version 99, newer than this migtui understands ({SCHEMA_VERSION})"
+            )),
             "{msg}"
         );
         assert!(msg.contains("hint: upgrade migtui"), "{msg}");
