@@ -188,3 +188,17 @@ fn start(shared: &Arc<Shared>, step: Option<String>) {
         *h = Some(handle);
     }
 }
+
+/// On shutdown (the cancel flag is already set): wait, bounded, for the runner to cancel its
+/// statement on the server and stop, so the pools close after it.
+pub(crate) async fn stop(shared: &Shared) {
+    let handle = shared
+        .backfill
+        .handle
+        .lock()
+        .ok()
+        .and_then(|mut h| h.take());
+    if let Some(h) = handle {
+        let _ = tokio::time::timeout(shared.timeout, h).await;
+    }
+}

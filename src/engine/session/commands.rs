@@ -72,6 +72,8 @@ pub(crate) async fn run(
         }
         set_lease(&shared, LeaseState::Free);
     }
+    // The backfill cancels its statement on the server before the pools close.
+    super::backfill_task::stop(&shared).await;
     close_all(&shared.dbs).await;
     rx.close();
     while let Some(env) = rx.recv().await {
