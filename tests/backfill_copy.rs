@@ -97,3 +97,54 @@ async fn an_empty_table_completes_with_zero_rows() {
         assert!(all_items(&new.connect().await, "items").await.is_empty());
     }
 }
+
+#[tokio::test]
+async fn dry_run_prints_the_plan_and_writes_nothing() {
+    let (Some(old), Some(new)) = (TestDb::sqlite().await, TestDb::sqlite().await) else {
+        return;
+    };
+    old.run_script(&items_ddl(old.kind, "items")).await;
+    new.run_script(&items_ddl(new.kind, "items")).await;
+    insert_items(&old.connect().await, "items", item_rows(20, 1)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("m.toml");
+    let text = format!(
+        "[migration]\nname = \"dry\"\n[databases.old]\nurl = \"{}\"\n[databases.new]\nurl = \"{}\"\n{STEP}",
+        old.url, new.url
+    );
+    std::fs::write(&file, text).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_migtui"))
+        .args(["backfill", "--dry-run", "-c"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for want in [
+        "step items (old → new)",
+        "high-water mark now: 81003, 2",
+        "7 rows per chunk (fixed)",
+        "lost-update guard: Version",
+        "ORDER BY \"a\", \"b\" LIMIT :migtui_n",
+        "ON CONFLICT (\"a\", \"b\") DO UPDATE",
+    ] {
+        assert!(stdout.contains(want), "missing {want:?} in:\n{stdout}");
+    }
+    let n = new.connect().await;
+    assert!(
+        all_items(&n, "items").await.is_empty(),
+        "a dry run writes nothing"
+    );
+    let tables = n
+        .query(
+            "SELECT name FROM sqlite_master WHERE name LIKE 'migtui%'",
+            &migtui::db::Params::new(),
+        )
+        .await
+        .unwrap();
+    assert!(tables.is_empty(), "not even the state tables: {tables:?}");
+}
