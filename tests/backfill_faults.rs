@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 
 use common::backfill::{
     all_items, drive, finished, insert_items, item_rows, items_ddl, migration, rows_of,
+    start_and_wait_for_rows,
 };
 use common::{Kind, TestDb};
 use migtui::db::{Db, Params, Value};
 use migtui::engine::backfill::StepState;
-use migtui::engine::session::Command;
 
 fn step(extra: &str) -> String {
     format!(
@@ -192,18 +192,7 @@ async fn connections_killed_mid_chunk_are_retried() {
             &step("chunk_rows = 10\nmax_rows_per_second = 150"),
         ))
         .await;
-        s.request(Command::StartBackfill { step: None })
-            .await
-            .unwrap();
-        let mut w = s.watch();
-        tokio::time::timeout(
-            Duration::from_secs(20),
-            w.wait_for(|x| x.backfill.steps.first().is_some_and(|st| st.rows_done > 0)),
-        )
-        .await
-        .expect("the step starts")
-        .expect("session alive");
-        drop(w);
+        start_and_wait_for_rows(&s).await;
         // Kill connections while they run a statement (not idle ones: the pool would just replace them).
         let mut killed = 0;
         let t0 = Instant::now();
@@ -315,19 +304,8 @@ async fn concurrent_writer_and_growing_source_end_in_agreement() {
             &step("chunk_rows = 8\nmax_rows_per_second = 300"),
         ))
         .await;
-        s.request(Command::StartBackfill { step: None })
-            .await
-            .unwrap();
         // The application starts once the step has taken its high-water mark.
-        let mut w = s.watch();
-        tokio::time::timeout(
-            Duration::from_secs(20),
-            w.wait_for(|x| x.backfill.steps.first().is_some_and(|st| st.rows_done > 0)),
-        )
-        .await
-        .expect("the step starts")
-        .expect("session alive");
-        drop(w);
+        start_and_wait_for_rows(&s).await;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let app = tokio::spawn(application(o.clone(), n.clone(), kind, stop_rx));
         let progress = finished(&s, Duration::from_secs(60)).await;

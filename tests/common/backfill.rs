@@ -181,3 +181,18 @@ pub async fn run(config: Config, step: Option<&str>) -> (BackfillProgress, Vec<E
     }
     (progress, seen)
 }
+
+/// Start the backfill and wait until its first chunk is done (the high-water mark is taken).
+pub async fn start_and_wait_for_rows(s: &SessionHandle) {
+    s.request(Command::StartBackfill { step: None })
+        .await
+        .expect("start");
+    let mut w = s.watch();
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        w.wait_for(|x| x.backfill.steps.first().is_some_and(|st| st.rows_done > 0)),
+    )
+    .await
+    .expect("the step starts")
+    .expect("session alive");
+}

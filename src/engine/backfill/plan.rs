@@ -86,17 +86,21 @@ impl StepPlan {
             .join(", ")
     }
 
-    /// The key of the last source row: the step's high-water mark.
-    pub fn high_water_sql(&self) -> String {
+    /// The key columns, quoted, comma-separated.
+    fn key_list(&self) -> String {
         let d = self.source_engine.dialect();
-        let keys = self
-            .key
+        self.key
             .iter()
             .map(|k| d.quote_ident(k))
-            .collect::<Vec<_>>();
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The key of the last source row: the step's high-water mark.
+    pub fn high_water_sql(&self) -> String {
         format!(
             "SELECT {} FROM {} ORDER BY {} LIMIT 1",
-            keys.join(", "),
+            self.key_list(),
             self.source_from,
             self.order_by(true)
         )
@@ -116,15 +120,9 @@ impl StepPlan {
 
     /// Pushdown: the key that ends the next chunk (`:migtui_skip` rows past its start).
     pub fn bound_sql(&self, after: bool) -> String {
-        let d = self.source_engine.dialect();
-        let keys = self
-            .key
-            .iter()
-            .map(|k| d.quote_ident(k))
-            .collect::<Vec<_>>();
         format!(
             "SELECT {} FROM {} WHERE {} ORDER BY {} LIMIT 1 OFFSET :migtui_skip",
-            keys.join(", "),
+            self.key_list(),
             self.source_from,
             self.range(self.src_sql(), after),
             self.order_by(false)
