@@ -141,7 +141,9 @@ impl StepPlan {
     /// Pushdown: the whole write statement, its rows read inside the server.
     pub fn pushdown_sql(&self, after: bool) -> String {
         let d = self.source_engine.dialect();
-        let lock = if self.source_is_table {
+        // Only where nothing else guards against lost updates: share locks dirty every source
+        // row they touch, which insert-only and version-guarded writes do not need.
+        let lock = if self.guard == LostUpdateGuard::LockingRead {
             self.src_sql().share_lock()
         } else {
             ""
