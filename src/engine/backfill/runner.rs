@@ -49,6 +49,8 @@ pub struct RunContext {
 const MIN_CHUNK: u64 = 10;
 const MAX_CHUNK: u64 = 100_000;
 const FIRST_CHUNK: u64 = 1_000;
+/// The largest chunk whose rows travel through migtui (pushdown chunks never do).
+const MAX_CHUNK_THROUGH_MIGTUI: u64 = 20_000;
 const MAX_ATTEMPTS: u32 = 30;
 const PREPARE_ATTEMPTS: u32 = 4;
 /// Exact counts up to this estimate; above it the estimate is shown as one.
@@ -434,6 +436,10 @@ impl<'a> StepRun<'a> {
         let mut n = fixed.unwrap_or(self.chunk);
         if let Some(r) = self.bucket.rate() {
             n = n.min(r.ceil().max(1.0) as u64);
+        }
+        if !plan.pushdown {
+            // Rows held in memory: keep a chunk's worth well under the 100 MB budget.
+            n = n.min(MAX_CHUNK_THROUGH_MIGTUI);
         }
         let per_row = plan.columns.len().max(1);
         let cap = plan.target_engine.dialect().backfill().max_bound_values() / per_row;
