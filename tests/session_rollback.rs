@@ -117,7 +117,7 @@ async fn a_sustained_breach_flips_reads_back_and_pauses_the_backfill() {
     );
     // The pause command goes through the command queue: give it a moment.
     let deadline = Instant::now() + Duration::from_secs(5);
-    while s.snapshot().backfill_paused.is_none() {
+    while s.snapshot().backfill.paused.is_none() {
         assert!(
             Instant::now() < deadline,
             "the backfill was not asked to pause"

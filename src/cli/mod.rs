@@ -1,5 +1,6 @@
 //! The command line (clap). Every subcommand drives the library; none holds domain logic.
 
+mod backfill;
 mod backup;
 mod check;
 mod flag;
@@ -49,6 +50,8 @@ Examples:
   migtui verify -c migration.toml           compare a sample of rows; exit 3 if any differ
   migtui verify -c migration.toml --full    compare whole tables by chunk checksums
   migtui verify -c migration.toml --keys 1,2,3 --json
+  migtui backfill -c migration.toml --dry-run
+                                            the statements and chunk plan; writes nothing
 
 Exit status:
   0  success
@@ -204,6 +207,20 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run the backfill steps in order, resuming each from its checkpoint.
+    ///
+    /// A progress bar on a terminal, plain lines otherwise. Killed or interrupted, it resumes
+    /// where the last committed chunk ended.
+    Backfill {
+        #[command(flatten)]
+        file: FileArg,
+        /// Run only this step.
+        #[arg(long, value_name = "NAME")]
+        step: Option<String>,
+        /// Print the statements and the chunk plan; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -291,6 +308,11 @@ async fn run(cli: Cli) -> u8 {
             };
             verify::run(&file.config, args).await
         }
+        Command::Backfill {
+            file,
+            step,
+            dry_run,
+        } => backfill::run(&file.config, step, dry_run).await,
     }
 }
 

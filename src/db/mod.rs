@@ -4,6 +4,7 @@
 //! [`Value`]s, [`Rows`] and [`Params`]. SQL that differs by engine lives beside its engine, in
 //! that engine's [`Dialect`].
 
+pub mod backfill;
 pub mod checksum;
 mod driver;
 mod error;
@@ -163,6 +164,14 @@ pub trait Dialect: Send + Sync {
     /// same column types and major version (PostgreSQL: `hash_record_extended`), or `None`.
     fn native_row_hash_sql(&self, _cols: &[String]) -> Option<String> {
         None
+    }
+    /// The backfill's SQL for this engine (chunk relations, upserts, keysets, cancels).
+    fn backfill(&self) -> &'static dyn backfill::BackfillSql {
+        match self.engine() {
+            Engine::Postgres => &postgres::backfill::PostgresBackfill,
+            Engine::MySql => &mysql::backfill::MySqlBackfill,
+            Engine::Sqlite => &sqlite::backfill::SqliteBackfill,
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! MySQL and MariaDB: the sqlx pool, type mapping and the SQL that is MySQL's own.
 
+pub mod backfill;
 pub(crate) mod checksum;
 mod impact;
 mod types;

@@ -79,6 +79,19 @@ pub fn placeholder_names(sql: &str) -> Vec<String> {
     names
 }
 
+/// `sql` with each `:name` placeholder replaced by `f(name)` (the backfill turns `:status`
+/// into a column of the chunk's rows); quoted text, comments and casts are left alone.
+pub fn replace_placeholders(sql: &str, mut f: impl FnMut(&str) -> String) -> String {
+    let mut out = String::with_capacity(sql.len());
+    for piece in split(sql) {
+        match piece {
+            Piece::Text(t) => out.push_str(t),
+            Piece::Name(n) => out.push_str(&f(n)),
+        }
+    }
+    out
+}
+
 /// Translate `sql` to the dialect's placeholder style and collect the values to bind, in order.
 pub fn translate(
     sql: &str,

@@ -1,5 +1,6 @@
 //! PostgreSQL: the sqlx pool, type mapping and the SQL that is PostgreSQL's own.
 
+pub mod backfill;
 pub(crate) mod checksum;
 mod impact;
 mod types;

@@ -1,5 +1,6 @@
 //! SQLite: the sqlx pool, type mapping and the SQL that is SQLite's own.
 
+pub mod backfill;
 mod impact;
 mod types;
 

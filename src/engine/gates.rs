@@ -1,9 +1,9 @@
 //! What the gate of each phase measures. A gate guards leaving a phase: `plan` is left when the
 //! connections and schema checks pass, `expand` when the new model exists, and so on.
 //!
-//! Phases whose measurement belongs to a task that is not running (no backfill progress yet, no
-//! comparison yet) report a failing gate that says so: never a false "all clear". The operator
-//! may still advance by typing a reason, which the audit log keeps.
+//! A gate with nothing measured yet (no backfill progress, no comparison, no verified backup)
+//! fails and says so: never a false "all clear". The operator may still advance by typing a
+//! reason, which the audit log keeps.
 
 use std::collections::BTreeMap;
 
@@ -38,15 +38,7 @@ pub async fn measure(phase: PhaseId, ctx: &GateContext<'_>) -> Vec<Gate> {
                     "the file declares no [[backfill]] step",
                 )]
             } else {
-                vec![not_measured(
-                    "backfill complete",
-                    format!(
-                        "{} of {} steps complete",
-                        ctx.config.backfill.len(),
-                        ctx.config.backfill.len()
-                    ),
-                    "no backfill step has recorded progress yet",
-                )]
+                vec![crate::engine::backfill::gate::measure(ctx.config, ctx.store).await]
             }
         }
         PhaseId::Shadow => {
@@ -62,15 +54,6 @@ pub async fn measure(phase: PhaseId, ctx: &GateContext<'_>) -> Vec<Gate> {
         PhaseId::Backup => vec![backup_gate(ctx).await],
         PhaseId::StopOldWrites | PhaseId::Drop | PhaseId::Done => Vec::new(),
     }
-}
-
-fn not_measured(name: &str, threshold: String, why: &str) -> Gate {
-    Gate::fail(
-        name,
-        None,
-        threshold,
-        format!("not measured: {why}; advancing needs an override with a reason"),
-    )
 }
 
 async fn plan(ctx: &GateContext<'_>) -> Vec<Gate> {

@@ -1,6 +1,7 @@
 //! The domain, with no terminal code: the session, the phase machine, and the long-running
 //! tasks (backfill, verify, probes, flag, backup, contract) as they arrive.
 
+pub mod backfill;
 pub mod backup;
 pub mod contract;
 pub mod flag;

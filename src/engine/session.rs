@@ -8,6 +8,7 @@
 //! alike (`session/keeper.rs`). Every database call they make is bounded by the state
 //! database's statement timeout, and every task stops on shutdown.
 
+mod backfill_task;
 mod backup;
 mod commands;
 mod flag_cmd;
@@ -56,8 +57,6 @@ pub enum Command {
         value: crate::engine::flag::FlagValue,
         reason: String,
     },
-    /// Pause the backfill (the automatic rollback sends this); the reason is audited.
-    PauseBackfill { reason: String },
     /// Copy every `[[backup]]` and verify it; `verify_only` checks the existing copies again.
     RunBackup { verify_only: bool },
     /// Run the contract DDL (phase `drop` only): `confirm` must name the dropped tables, and
@@ -79,6 +78,16 @@ pub enum Command {
         key: String,
         note: String,
     },
+    /// Run the backfill steps in order from their checkpoints (or only `step`).
+    StartBackfill { step: Option<String> },
+    /// Hold the backfill after the chunk in flight; the reason is shown while it holds.
+    PauseBackfill { reason: String },
+    /// Lift the operator's pause (automatic conditions still apply).
+    ResumeBackfill,
+    /// Change the rows-per-second ceiling live; `None` removes it.
+    SetBackfillRate { rows_per_second: Option<f64> },
+    /// Fix the rows per chunk live; `None` goes back to sizing by the target chunk time.
+    SetChunkRows { rows: Option<u64> },
 }
 
 /// Whether this process drives the migration or watches it.
@@ -172,15 +181,15 @@ pub struct Snapshot {
     /// Whether the application still calls each old read path's query.
     #[serde(default)]
     pub drain: Vec<crate::engine::probe::drain::DrainStatus>,
-    /// Why the backfill was asked to pause, when it was.
-    #[serde(default)]
-    pub backfill_paused: Option<String>,
     /// The recorded backup copies and their verification status.
     #[serde(default)]
     pub backups: Vec<crate::store::BackupRecord>,
     /// Per verify check: rows compared, divergent, rates and bounds, full-diff progress.
     #[serde(default)]
     pub verify: Vec<VerifyStatus>,
+    /// The backfill's progress per step (empty until it runs).
+    #[serde(default)]
+    pub backfill: crate::engine::backfill::BackfillProgress,
 }
 
 /// What happened, as it happens.
@@ -231,10 +240,6 @@ pub enum Event {
         reason: String,
         flag_error: Option<String>,
     },
-    /// The backfill was asked to pause.
-    BackfillPauseRequested {
-        reason: String,
-    },
     /// A backup copied or verified more rows.
     BackupProgress {
         progress: crate::engine::backup::BackupProgress,
@@ -272,6 +277,10 @@ pub enum Event {
         check: String,
         rows: u64,
         divergent: u64,
+    },
+    /// The backfill moved: a chunk, a pause, a retry, a step done or failed.
+    Backfill {
+        update: crate::engine::backfill::BackfillEvent,
     },
 }
 
@@ -355,6 +364,8 @@ pub(crate) struct Shared {
     pub seen_seq: AtomicI64,
     /// Requests to the verifier task (full diff, recheck).
     pub verify_requests: mpsc::Sender<verifier::Request>,
+    /// The backfill task, its live controls and progress.
+    pub backfill: backfill_task::BackfillTask,
 }
 
 impl Shared {
@@ -485,13 +496,13 @@ impl Session {
             latency: Vec::new(),
             rollback: Default::default(),
             drain: Vec::new(),
-            backfill_paused: None,
             backups: tokio::time::timeout(timeout, store.backups())
                 .await
                 .ok()
                 .and_then(Result::ok)
                 .unwrap_or_default(),
             verify: Vec::new(),
+            backfill: Default::default(),
         };
         let last_audit = snapshot.recent_actions.first().map_or(0, |r| r.id);
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
@@ -510,6 +521,7 @@ impl Session {
             timeout,
             seen_seq: AtomicI64::new(state.seq),
             verify_requests,
+            backfill: backfill_task::BackfillTask::new(),
         });
         let (tx, rx) = mpsc::channel(COMMAND_CAPACITY);
         let (poke_tx, poke_rx) = mpsc::channel(COMMAND_CAPACITY);

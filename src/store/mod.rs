@@ -27,7 +27,7 @@ pub use metrics::{MAX_METRIC_ROWS, MetricRow};
 
 /// The version of the `migtui_*` tables this build writes. Older stores are upgraded; a newer
 /// one is refused (an older migtui must not write tables it does not understand).
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// Who is acting: the OS user and host of this process, and a per-process id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -86,6 +86,11 @@ pub(crate) const STEPS: &[Step] = &[
         version: 4,
         tables: &[&BACKUPS],
     },
+    // Backfill: one checkpoint per step.
+    Step {
+        version: 5,
+        tables: &[&CHECKPOINTS],
+    },
 ];
 
 const _: () = assert!(STEPS[STEPS.len() - 1].version == SCHEMA_VERSION);
@@ -283,6 +288,28 @@ pub(crate) const VERIFY_FULL: Table = Table {
         col("finished", BigInt),
     ],
     primary_key: &["migration", "check_name"],
+    indexes: &[],
+};
+
+/// One row per backfill step: where it stands. Written in the same transaction as the chunk
+/// when the state store is the step's target database.
+pub(crate) const CHECKPOINTS: Table = Table {
+    name: "migtui_checkpoints",
+    columns: &[
+        col("migration", Key),
+        col("step", Key),
+        // running | complete | failed
+        col("status", Key),
+        // The key values as JSON: the step's high-water mark and the last key written.
+        null("high_water", Text),
+        null("last_key", Text),
+        col("rows_done", BigInt),
+        col("chunks", BigInt),
+        col("started_us", BigInt),
+        col("updated_us", BigInt),
+        null("error", Text),
+    ],
+    primary_key: &["migration", "step"],
     indexes: &[],
 };
 

@@ -5,6 +5,7 @@
 //! which turns a missing server into a failure.
 #![allow(dead_code)]
 
+pub mod backfill;
 pub mod migration;
 
 use std::path::{Path, PathBuf};

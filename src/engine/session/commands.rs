@@ -72,6 +72,8 @@ pub(crate) async fn run(
         }
         set_lease(&shared, LeaseState::Free);
     }
+    // The backfill cancels its statement on the server before the pools close.
+    super::backfill_task::stop(&shared).await;
     close_all(&shared.dbs).await;
     rx.close();
     while let Some(env) = rx.recv().await {
@@ -94,7 +96,7 @@ async fn refresh(shared: &Shared, poke: &mpsc::Sender<Poke>) {
     }
 }
 
-async fn handle(shared: &Shared, cmd: Command) -> Result<Outcome, SessionError> {
+async fn handle(shared: &Arc<Shared>, cmd: Command) -> Result<Outcome, SessionError> {
     match cmd {
         Command::Advance {
             override_reason,
@@ -111,7 +113,6 @@ async fn handle(shared: &Shared, cmd: Command) -> Result<Outcome, SessionError> 
         Command::SetFlag { value, reason } => {
             super::flag_cmd::set_flag(shared, value, reason).await
         }
-        Command::PauseBackfill { reason } => super::flag_cmd::pause_backfill(shared, reason).await,
         Command::RunBackup { verify_only } => super::backup::run_backup(shared, verify_only).await,
         Command::Contract {
             confirm,
@@ -129,6 +130,11 @@ async fn handle(shared: &Shared, cmd: Command) -> Result<Outcome, SessionError> 
         Command::AcknowledgeDivergence { check, key, note } => {
             acknowledge(shared, &check, &key, &note).await
         }
+        Command::StartBackfill { .. }
+        | Command::PauseBackfill { .. }
+        | Command::ResumeBackfill
+        | Command::SetBackfillRate { .. }
+        | Command::SetChunkRows { .. } => super::backfill_task::handle(shared, cmd).await,
     }
 }
 

@@ -1,6 +1,5 @@
-//! The read flag and the backfill pause as session commands: `SetFlag` (the operator's flip,
-//! and the automatic rollback's), `PauseBackfill`. Every flip is audited with its reason,
-//! including the ones that fail.
+//! The read flag as a session command: `SetFlag` (the operator's flip, and the automatic
+//! rollback's). Every flip is audited with its reason, including the ones that fail.
 
 use serde_json::json;
 
@@ -114,29 +113,4 @@ pub(crate) async fn flip(
             })
         }
     }
-}
-
-/// Record that the backfill was asked to pause (audited, in the snapshot, announced). The
-/// backfill task (issue 3) acts on the same command.
-pub(super) async fn pause_backfill(
-    shared: &Shared,
-    reason: String,
-) -> Result<Outcome, SessionError> {
-    let params = json!({ "reason": reason });
-    if let Some(err) = read_only(shared) {
-        return refuse_read_only(shared, "backfill.pause", params, err).await;
-    }
-    shared
-        .bounded(
-            "auditing the backfill pause",
-            shared
-                .store
-                .audit("backfill.pause", params, "ok", &shared.operator),
-        )
-        .await?;
-    shared
-        .snapshot
-        .send_modify(|s| s.backfill_paused = Some(reason.clone()));
-    shared.emit(Event::BackfillPauseRequested { reason });
-    Ok(Outcome::Done)
 }

@@ -1,0 +1,147 @@
+//! MySQL/MariaDB's backfill SQL: a chunk travels as one bound JSON document read by
+//! `JSON_TABLE` (one round trip), `ON DUPLICATE KEY UPDATE` upserts with the version guard as `IF`s, composite
+//! keysets spelled out column by column (MariaDB does not use an index for row comparisons),
+//! `LOCK IN SHARE MODE` in pushdown reads, and `KILL QUERY` to cancel.
+
+use crate::db::backfill::{self, BackfillSql, ChunkColumn, OnConflict};
+use crate::db::{Dialect, Params, Value};
+
+pub struct MySqlBackfill;
+
+impl BackfillSql for MySqlBackfill {
+    fn dialect(&self) -> &'static dyn Dialect {
+        &super::MySqlDialect
+    }
+
+    fn rows_relation(
+        &self,
+        cols: &[ChunkColumn],
+        rows: Vec<Vec<Value>>,
+        params: &mut Params,
+    ) -> String {
+        // One bound JSON document of arrays, typed by `JSON_TABLE`. MariaDB 10.11 cannot carry
+        // a chunk as a `VALUES` list of placeholders: inside a CTE they read as empty, and a
+        // first `SELECT ? AS col` row fixes each column's length from its own value.
+        let d = self.dialect();
+        let mut doc = String::with_capacity(rows.len() * 64);
+        doc.push('[');
+        for (r, row) in rows.iter().enumerate() {
+            if r > 0 {
+                doc.push(',');
+            }
+            let items: Vec<serde_json::Value> = row.iter().map(json_item).collect();
+            doc.push_str(&serde_json::Value::Array(items).to_string());
+        }
+        doc.push(']');
+        params.set("migtui_json", crate::db::Param::One(Value::Text(doc)));
+        let columns = cols
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let ty = if c.sql_type.is_empty() {
+                    "LONGTEXT"
+                } else {
+                    &c.sql_type
+                };
+                format!("{} {ty} PATH '$[{i}]'", d.quote_ident(&c.name))
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!("(SELECT * FROM JSON_TABLE(:migtui_json, '$[*]' COLUMNS ({columns})) AS migtui_j)")
+    }
+
+    fn type_for(&self, value: &Value) -> &'static str {
+        match value {
+            Value::Int(_) | Value::Bool(_) => "BIGINT",
+            Value::UInt(_) => "BIGINT UNSIGNED",
+            Value::Decimal(_) => "DECIMAL(65, 20)",
+            Value::Float(_) => "DOUBLE",
+            Value::Date(_) => "DATE",
+            Value::Time(_) => "TIME(6)",
+            Value::Timestamp(_) | Value::TimestampTz(_) => "DATETIME(6)",
+            _ => "LONGTEXT",
+        }
+    }
+
+    fn max_bound_values(&self) -> usize {
+        // Keeps a chunk's document well under the default 16 MB max_allowed_packet.
+        200_000
+    }
+
+    fn on_conflict(&self, table: &str, key: &[String], action: &OnConflict) -> String {
+        let d = self.dialect();
+        let t = d.quote_path(table);
+        match action {
+            OnConflict::Update { columns, version } if !columns.is_empty() => {
+                // Assignments run left to right and see earlier ones: the version column goes
+                // last so every guard compares against the stored version.
+                let mut cols: Vec<&String> = columns
+                    .iter()
+                    .filter(|c| Some(*c) != version.as_ref())
+                    .collect();
+                if let Some(v) = version.as_ref().filter(|v| columns.contains(v)) {
+                    cols.push(v);
+                }
+                let set = cols
+                    .iter()
+                    .map(|c| {
+                        let c = d.quote_ident(c);
+                        match version {
+                            Some(v) => {
+                                let v = d.quote_ident(v);
+                                format!(
+                                    "{c} = IF({t}.{v} IS NULL OR {t}.{v} <= VALUES({v}), VALUES({c}), {t}.{c})"
+                                )
+                            }
+                            None => format!("{c} = VALUES({c})"),
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                format!(" ON DUPLICATE KEY UPDATE {set}")
+            }
+            _ => {
+                let k = d.quote_ident(&key[0]);
+                format!(" ON DUPLICATE KEY UPDATE {k} = {t}.{k}")
+            }
+        }
+    }
+
+    fn key_compare(&self, key: &[String], op: &str, prefix: &str) -> String {
+        backfill::expanded_compare(self.dialect(), key, op, prefix)
+    }
+
+    fn share_lock(&self) -> &'static str {
+        " LOCK IN SHARE MODE"
+    }
+
+    fn backend_id_sql(&self) -> Option<&'static str> {
+        Some("SELECT CAST(CONNECTION_ID() AS SIGNED)")
+    }
+
+    fn cancel_sql(&self) -> Option<&'static str> {
+        Some("KILL QUERY :id")
+    }
+
+    fn replica_lag_sql(&self) -> Option<&'static str> {
+        None
+    }
+}
+
+/// One value as an element of the chunk's JSON document: numbers as numbers, everything else
+/// as its text (JSON documents too: `JSON_TABLE` would turn a JSON `null` into the text
+/// `null`, and a text column keeps SQL NULL as NULL).
+fn json_item(v: &Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match v {
+        Value::Null => J::Null,
+        Value::Bool(b) => J::from(i64::from(*b)),
+        Value::Int(i) => J::from(*i),
+        Value::UInt(u) => J::from(*u),
+        Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
+        Value::Text(s) => J::String(s.clone()),
+        Value::Timestamp(t) => J::String(t.format("%Y-%m-%d %H:%M:%S%.6f").to_string()),
+        Value::TimestampTz(t) => J::String(t.format("%Y-%m-%d %H:%M:%S%.6f").to_string()),
+        other => J::String(other.display()),
+    }
+}
