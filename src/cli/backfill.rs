@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{exit, load_config};
 use crate::engine::backfill::{BackfillEvent, StepProgress, StepState};
-use crate::engine::session::{Command, Event, Mode, Outcome, Session};
+use crate::engine::session::{Command, Event, Mode, Outcome};
 
 pub async fn run(path: &Path, step: Option<String>, dry_run: bool) -> u8 {
     let config = match load_config(path) {
@@ -34,12 +34,9 @@ pub async fn run(path: &Path, step: Option<String>, dry_run: bool) -> u8 {
         };
     }
     let ttl = config.state.lease_ttl_secs;
-    let session = match Session::start(config, Mode::Drive).await {
+    let session = match super::start_session(config, Mode::Drive).await {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("migtui: {}", secrets.mask(&e.to_string()));
-            return exit::UNAVAILABLE;
-        }
+        Err(code) => return code,
     };
     // A lease left by a process that died expires after its ttl; wait that long for it.
     let mut watch = session.watch();

@@ -7,7 +7,7 @@ use tokio::sync::broadcast;
 
 use super::output::Style;
 use super::{exit, load_config};
-use crate::engine::session::{Command, Event, Mode, Outcome, Session, SessionError};
+use crate::engine::session::{Command, Event, Mode, Outcome};
 
 pub async fn backup(path: &Path, verify_only: bool) -> u8 {
     run(path, Command::RunBackup { verify_only }).await
@@ -34,12 +34,9 @@ async fn run(path: &Path, command: Command) -> u8 {
         Err(code) => return code,
     };
     let secrets = config.secrets.clone();
-    let session = match Session::start(config, Mode::Drive).await {
+    let session = match super::start_session(config, Mode::Drive).await {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("migtui: {}", secrets.mask(&e.to_string()));
-            return exit::UNAVAILABLE;
-        }
+        Err(code) => return code,
     };
     let mut events = session.subscribe();
     let is_backup = matches!(command, Command::RunBackup { .. });
@@ -59,21 +56,9 @@ async fn run(path: &Path, command: Command) -> u8 {
     }
     match result {
         Ok(Outcome::Done) => exit::OK,
-        Ok(Outcome::Refused { why, .. }) => {
-            eprintln!("migtui: refused: {}", secrets.mask(&why));
-            exit::FAILED
-        }
+        Ok(Outcome::Refused { why, .. }) => super::refused(&why, &secrets),
         Ok(Outcome::Moved { .. }) => exit::OK,
-        Err(SessionError::ReadOnly { holder }) => {
-            eprintln!(
-                "migtui: read-only: {holder} holds the lease for this migration\n  hint: wait for them, or take over from the cockpit with a reason"
-            );
-            exit::LEASE_HELD
-        }
-        Err(e) => {
-            eprintln!("migtui: {}", secrets.mask(&e.to_string()));
-            exit::UNAVAILABLE
-        }
+        Err(e) => super::session_failed(&e, &secrets),
     }
 }
 

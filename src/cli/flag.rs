@@ -7,7 +7,7 @@ use super::output::Style;
 use super::{exit, load_config};
 use crate::engine::flag::Flag;
 use crate::engine::preflight;
-use crate::engine::session::{Command, Mode, Outcome, Session, SessionError};
+use crate::engine::session::{Command, Mode, Outcome};
 
 pub async fn get(path: &Path, json: bool) -> u8 {
     let config = match load_config(path) {
@@ -80,12 +80,9 @@ pub async fn set(path: &Path, value: &str, reason: String) -> u8 {
             return exit::USAGE;
         }
     };
-    let session = match Session::start(config, Mode::Drive).await {
+    let session = match super::start_session(config, Mode::Drive).await {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("migtui: {}", secrets.mask(&e.to_string()));
-            return exit::UNAVAILABLE;
-        }
+        Err(code) => return code,
     };
     let result = session.request(Command::SetFlag { value, reason }).await;
     let flag = session.snapshot().flag;
@@ -102,20 +99,8 @@ pub async fn set(path: &Path, value: &str, reason: String) -> u8 {
             );
             exit::OK
         }
-        Ok(Outcome::Refused { why, .. }) => {
-            eprintln!("migtui: refused: {}", secrets.mask(&why));
-            exit::FAILED
-        }
+        Ok(Outcome::Refused { why, .. }) => super::refused(&why, &secrets),
         Ok(Outcome::Moved { .. }) => exit::OK,
-        Err(SessionError::ReadOnly { holder }) => {
-            eprintln!(
-                "migtui: read-only: {holder} holds the lease for this migration\n  hint: wait for them, or take over from the cockpit with a reason"
-            );
-            exit::LEASE_HELD
-        }
-        Err(e) => {
-            eprintln!("migtui: {}", secrets.mask(&e.to_string()));
-            exit::UNAVAILABLE
-        }
+        Err(e) => super::session_failed(&e, &secrets),
     }
 }

@@ -326,3 +326,44 @@ fn load_config(path: &std::path::Path) -> Result<crate::config::Config, u8> {
         exit::USAGE
     })
 }
+
+/// Start a session on a loaded file, or print why it could not (masked) and return the exit
+/// status to use.
+async fn start_session(
+    config: crate::config::Config,
+    mode: crate::engine::session::Mode,
+) -> Result<crate::engine::session::SessionHandle, u8> {
+    let secrets = config.secrets.clone();
+    crate::engine::session::Session::start(config, mode)
+        .await
+        .map_err(|e| {
+            eprintln!("migtui: {}", secrets.mask(&e.to_string()));
+            exit::UNAVAILABLE
+        })
+}
+
+/// Print a refused action (masked) and return its exit status.
+fn refused(why: &str, secrets: &crate::secret::Secrets) -> u8 {
+    eprintln!("migtui: refused: {}", secrets.mask(why));
+    exit::FAILED
+}
+
+/// Print why the session could not carry out a command (masked) and return its exit status:
+/// another operator's lease, or an unavailable database or state store.
+fn session_failed(
+    err: &crate::engine::session::SessionError,
+    secrets: &crate::secret::Secrets,
+) -> u8 {
+    match err {
+        crate::engine::session::SessionError::ReadOnly { holder } => {
+            eprintln!(
+                "migtui: read-only: {holder} holds the lease for this migration\n  hint: wait for them, or take over from the cockpit with a reason"
+            );
+            exit::LEASE_HELD
+        }
+        e => {
+            eprintln!("migtui: {}", secrets.mask(&e.to_string()));
+            exit::UNAVAILABLE
+        }
+    }
+}

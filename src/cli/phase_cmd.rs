@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::output::Style;
 use super::{exit, load_config};
-use crate::engine::session::{Command, Mode, Outcome, Session, SessionError};
+use crate::engine::session::{Command, Mode, Outcome};
 
 pub async fn advance(path: &Path, reason: Option<String>, confirm: Option<String>) -> u8 {
     drive(
@@ -28,12 +28,9 @@ async fn drive(path: &Path, command: Command) -> u8 {
         Err(code) => return code,
     };
     let secrets = config.secrets.clone();
-    let session = match Session::start(config, Mode::Drive).await {
+    let session = match super::start_session(config, Mode::Drive).await {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("migtui: {}", secrets.mask(&e.to_string()));
-            return exit::UNAVAILABLE;
-        }
+        Err(code) => return code,
     };
     let result = session.request(command).await;
     session.shutdown().await;
@@ -67,19 +64,9 @@ async fn drive(path: &Path, command: Command) -> u8 {
                     g.explanation
                 );
             }
-            eprintln!("migtui: refused: {}", secrets.mask(&why));
-            exit::FAILED
+            super::refused(&why, &secrets)
         }
         Ok(Outcome::Done) => exit::OK,
-        Err(SessionError::ReadOnly { holder }) => {
-            eprintln!(
-                "migtui: read-only: {holder} holds the lease for this migration\n  hint: wait for them, or take over from the cockpit with a reason"
-            );
-            exit::LEASE_HELD
-        }
-        Err(e) => {
-            eprintln!("migtui: {}", secrets.mask(&e.to_string()));
-            exit::UNAVAILABLE
-        }
+        Err(e) => super::session_failed(&e, &secrets),
     }
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::output::{Style, time_us};
 use super::{exit, load_config};
-use crate::engine::session::{Command, LeaseState, Mode, Session, Snapshot};
+use crate::engine::session::{Command, LeaseState, Mode, Snapshot};
 
 /// Version of the `--json` shape; bumped only on incompatible changes.
 pub const STATUS_JSON_VERSION: u32 = 1;
@@ -16,12 +16,9 @@ pub async fn run(path: &Path, json: bool) -> u8 {
         Err(code) => return code,
     };
     let secrets = config.secrets.clone();
-    let session = match Session::start(config, Mode::Observe).await {
+    let session = match super::start_session(config, Mode::Observe).await {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("migtui: {}", secrets.mask(&e.to_string()));
-            return exit::UNAVAILABLE;
-        }
+        Err(code) => return code,
     };
     // Gates are measured on request: status shows them as they are now.
     if let Err(e) = session.request(Command::RefreshGates).await {
