@@ -76,6 +76,16 @@ async fn sample_mariadb_to_postgres_passes_check() {
     assert_check_passes(&sample("mariadb-to-postgres.toml"), &old.url, &new.url);
 }
 
+/// `migtui check` on `cfg` with the two database URLs; the output and its text.
+fn check_with(cfg: &Path, old: &str, new: &str) -> (Output, String) {
+    let out = migtui(
+        &["check", "-c", cfg.to_str().unwrap()],
+        &[("OLD_DATABASE_URL", old), ("NEW_DATABASE_URL", new)],
+    );
+    let t = text(&out);
+    (out, t)
+}
+
 /// A minimal migration over SQLite files, for the bad-input cases below.
 fn write_config(dir: &Path, body: &str) -> PathBuf {
     let path = dir.join("migration.toml");
@@ -133,14 +143,7 @@ async fn source_without_primary_key_or_key_fails_with_a_fix() {
     .await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), &MINIMAL.replace("key = \"id\", ", ""));
-    let out = migtui(
-        &["check", "-c", cfg.to_str().unwrap()],
-        &[
-            ("OLD_DATABASE_URL", &old.url),
-            ("NEW_DATABASE_URL", &new.url),
-        ],
-    );
-    let t = text(&out);
+    let (out, t) = check_with(&cfg, &old.url, &new.url);
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(t.contains("has no primary key"), "{t}");
     assert!(t.contains("fix:"), "{t}");
@@ -160,14 +163,7 @@ async fn key_that_is_not_unique_fails() {
     .await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), MINIMAL);
-    let out = migtui(
-        &["check", "-c", cfg.to_str().unwrap()],
-        &[
-            ("OLD_DATABASE_URL", &old.url),
-            ("NEW_DATABASE_URL", &new.url),
-        ],
-    );
-    let t = text(&out);
+    let (out, t) = check_with(&cfg, &old.url, &new.url);
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(t.contains("key (id) is not unique in src"), "{t}");
     assert!(t.contains("CREATE UNIQUE INDEX"), "{t}");
@@ -182,14 +178,7 @@ async fn missing_column_names_what_exists() {
     .await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), MINIMAL);
-    let out = migtui(
-        &["check", "-c", cfg.to_str().unwrap()],
-        &[
-            ("OLD_DATABASE_URL", &old.url),
-            ("NEW_DATABASE_URL", &new.url),
-        ],
-    );
-    let t = text(&out);
+    let (out, t) = check_with(&cfg, &old.url, &new.url);
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(
         t.contains("column \"v\" not found in table src (columns: id, value)"),
@@ -206,14 +195,7 @@ async fn missing_sqlite_file_is_not_created() {
         .await;
     let cfg = write_config(dir.path(), MINIMAL);
     let old_url = format!("sqlite://{}", missing.display());
-    let out = migtui(
-        &["check", "-c", cfg.to_str().unwrap()],
-        &[
-            ("OLD_DATABASE_URL", &old_url),
-            ("NEW_DATABASE_URL", &new.url),
-        ],
-    );
-    let t = text(&out);
+    let (out, t) = check_with(&cfg, &old_url, &new.url);
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(t.contains("✗ database old"), "{t}");
     assert!(
@@ -303,14 +285,7 @@ async fn three_mistakes_are_all_reported_with_exit_2() {
         .replace("table = \"dst\"", "table = 42")
         + "\n[[verify]]\nname = \"v\"\n";
     let cfg = write_config(dir.path(), &body);
-    let out = migtui(
-        &["check", "-c", cfg.to_str().unwrap()],
-        &[
-            ("OLD_DATABASE_URL", "sqlite://a.db"),
-            ("NEW_DATABASE_URL", "sqlite://b.db"),
-        ],
-    );
-    let t = text(&out);
+    let (out, t) = check_with(&cfg, "sqlite://a.db", "sqlite://b.db");
     assert_eq!(out.status.code(), Some(2), "{t}");
     assert!(
         t.contains("descriptoin") && t.contains("description"),
