@@ -294,6 +294,59 @@ async fn the_session_backs_up_and_keeps_the_contract_for_phase_drop() {
     e.db.close().await;
 }
 
+/// A long backup runs beside the command loop: a command sent meanwhile is answered at once,
+/// and a second backup is refused while the first runs.
+#[tokio::test]
+async fn a_running_backup_does_not_hold_up_other_commands() {
+    use migtui::engine::session::{Command, Mode, Outcome, Session};
+    let t = TestDb::sqlite().await.unwrap();
+    let e = env(&t, "b/slow.csv.gz").await;
+    let mut config = e.config.clone();
+    // 200 rows at 100 rows/s: about two seconds of copying.
+    config.backups[0].max_rows_per_second = Some(100.0);
+    config.backups[0].chunk_rows = 20;
+    let session = Session::start(config, Mode::Drive).await.unwrap();
+    let first = {
+        let s = session.clone();
+        tokio::spawn(async move { s.request(Command::RunBackup { verify_only: false }).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let asked = Instant::now();
+    let out = session.request(Command::RefreshGates).await.unwrap();
+    assert_eq!(out, Outcome::Done);
+    assert!(
+        asked.elapsed() < Duration::from_millis(1000),
+        "a command waited {:?} behind the backup",
+        asked.elapsed()
+    );
+    assert!(!first.is_finished(), "the backup should still be copying");
+
+    match session
+        .request(Command::RunBackup { verify_only: false })
+        .await
+        .unwrap()
+    {
+        Outcome::Refused { why, .. } => assert!(why.contains("already running"), "{why}"),
+        other => panic!("a second backup must be refused: {other:?}"),
+    }
+    let done = tokio::time::timeout(Duration::from_secs(30), first)
+        .await
+        .expect("the backup finishes")
+        .unwrap()
+        .unwrap();
+    assert_eq!(done, Outcome::Done);
+    assert!(
+        session
+            .snapshot()
+            .backups
+            .iter()
+            .all(|b| b.verified_us.is_some())
+    );
+    session.shutdown().await;
+    e.db.close().await;
+}
+
 /// The figure: a 1,000,000-row column to a table and a file, verified. Slow (tens of
 /// seconds on a shared machine), so not in the default run:
 /// `cargo test --release --test backup_contract -- --ignored --nocapture`.

@@ -68,6 +68,8 @@ pub(crate) struct Shared {
     pub verify_requests: mpsc::Sender<verifier::Request>,
     /// The backfill task, its live controls and progress.
     pub backfill: backfill_task::BackfillTask,
+    /// The backup running beside the command loop, if any (one at a time).
+    pub backup: std::sync::Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Shared {
@@ -224,6 +226,7 @@ impl Session {
             seen_seq: AtomicI64::new(state.seq),
             verify_requests,
             backfill: backfill_task::BackfillTask::new(),
+            backup: std::sync::Mutex::new(None),
         });
         let (tx, rx) = mpsc::channel(COMMAND_CAPACITY);
         let (poke_tx, poke_rx) = mpsc::channel(COMMAND_CAPACITY);

@@ -3,9 +3,12 @@
 //! backup records in the snapshot. Cancelled with the session (a file copy in progress is then
 //! removed, never renamed into place).
 
-use serde_json::json;
+use std::sync::Arc;
 
-use super::commands::{read_only, refuse, refuse_read_only};
+use serde_json::json;
+use tokio::sync::{mpsc, oneshot};
+
+use super::commands::{Poke, read_only, refuse, refuse_read_only};
 use super::{Event, Outcome, SessionError, Shared};
 use crate::db::{Db, DbError};
 use crate::engine::backup::{self, BackupCtx, BackupError, restore as restore_mod};
@@ -29,6 +32,64 @@ async fn refresh_backups(shared: &Shared) {
             s.backups = records;
             changed
         });
+    }
+}
+
+/// Start `RunBackup` in its own task and reply when it ends; a second one while the first runs
+/// is refused. The loop awaits the task on shutdown ([`stop`]), after cancelling it.
+pub(crate) fn spawn_backup(
+    shared: &Arc<Shared>,
+    verify_only: bool,
+    reply: Option<oneshot::Sender<Result<Outcome, SessionError>>>,
+    poke: mpsc::Sender<Poke>,
+) {
+    let Ok(mut slot) = shared.backup.lock() else {
+        if let Some(reply) = reply {
+            let _ = reply.send(Err(failed(
+                "starting the backup",
+                "its task slot is poisoned",
+            )));
+        }
+        return;
+    };
+    let busy = slot.as_ref().is_some_and(|h| !h.is_finished());
+    let task_shared = shared.clone();
+    let task = tokio::spawn(async move {
+        let shared = task_shared;
+        let result = if busy {
+            let why = "a backup is already running; wait for it to finish".to_string();
+            refuse(&shared, "backup", json!({}), why, Vec::new()).await
+        } else {
+            tokio::select! {
+                r = run_backup(&shared, verify_only) => r,
+                _ = shared.cancelled() => Err(SessionError::Cancelled),
+            }
+        };
+        if let Err(e) = &result {
+            shared.emit(Event::Error {
+                context: "backup".into(),
+                message: e.to_string(),
+            });
+        }
+        // Let the watcher publish the audit lines before the caller looks at the snapshot.
+        let (tx, rx) = oneshot::channel();
+        if poke.send(tx).await.is_ok() {
+            let _ = tokio::time::timeout(shared.timeout, rx).await;
+        }
+        if let Some(reply) = reply {
+            let _ = reply.send(result);
+        }
+    });
+    if !busy {
+        *slot = Some(task);
+    }
+}
+
+/// Wait for a running backup to stop (the session is cancelled by then).
+pub(crate) async fn stop(shared: &Shared) {
+    let handle = shared.backup.lock().ok().and_then(|mut h| h.take());
+    if let Some(h) = handle {
+        let _ = tokio::time::timeout(shared.timeout, h).await;
     }
 }
 

@@ -35,6 +35,12 @@ pub(crate) async fn run(
             shutdown_replies.extend(env.reply);
             break;
         }
+        if let Command::RunBackup { verify_only } = env.cmd {
+            // A backup can take minutes: it runs beside the loop, so a flag flip or a pause is
+            // never queued behind it. It replies when it is done.
+            super::backup::spawn_backup(&shared, verify_only, env.reply, poke.clone());
+            continue;
+        }
         let result = tokio::select! {
             r = handle(&shared, env.cmd) => r,
             _ = shared.cancelled() => Err(SessionError::Cancelled),
@@ -74,6 +80,7 @@ pub(crate) async fn run(
     }
     // The backfill cancels its statement on the server before the pools close.
     super::backfill_task::stop(&shared).await;
+    super::backup::stop(&shared).await;
     close_all(&shared.dbs).await;
     rx.close();
     while let Some(env) = rx.recv().await {
@@ -113,6 +120,7 @@ async fn handle(shared: &Arc<Shared>, cmd: Command) -> Result<Outcome, SessionEr
         Command::SetFlag { value, reason } => {
             super::flag_cmd::set_flag(shared, value, reason).await
         }
+        // The loop runs backups beside itself (`spawn_backup`); this arm keeps the match whole.
         Command::RunBackup { verify_only } => super::backup::run_backup(shared, verify_only).await,
         Command::Contract {
             confirm,
