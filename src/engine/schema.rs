@@ -37,7 +37,7 @@ impl<'a> Schemas<'a> {
         let db = self
             .dbs
             .get(database)
-            .ok_or_else(|| format!("database `{database}` not connected"))?;
+            .ok_or_else(|| not_connected(database))?;
         let info = db.table_info(table).await.map_err(|e| e.to_string())?;
         self.cache.insert(key, info.clone());
         Ok(info)
@@ -73,4 +73,17 @@ pub fn quoted_list<S: AsRef<str>>(items: &[S]) -> String {
         .map(|s| format!("\"{}\"", s.as_ref()))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The detail of a check that could not run because its database is down. Preflight folds
+/// these into one line per database, recognising them with [`down_database`].
+pub fn not_connected(database: &str) -> String {
+    format!("database `{database}` not connected")
+}
+
+/// The database named by a [`not_connected`] detail, if `detail` is one.
+pub fn down_database(detail: &str) -> Option<&str> {
+    detail
+        .strip_prefix("database `")
+        .and_then(|r| r.strip_suffix("` not connected"))
 }

@@ -14,7 +14,7 @@ pub use objects::expected_objects;
 use objects::flag_check;
 use steps::{backfill_step, verify_check};
 
-use super::schema::{Schemas, missing_columns};
+use super::schema::{Schemas, down_database, missing_columns, not_connected};
 use crate::config::Config;
 use crate::db::{self, Db, Param, Params, Value, placeholders::placeholder_names};
 
@@ -186,10 +186,7 @@ fn fold_unconnected(checks: Vec<Check>) -> Vec<Check> {
     let mut skipped: BTreeMap<String, usize> = BTreeMap::new();
     let mut out: Vec<Check> = Vec::with_capacity(checks.len());
     for c in checks {
-        let down = c
-            .detail
-            .strip_prefix("database `")
-            .and_then(|r| r.strip_suffix("` not connected"));
+        let down = down_database(&c.detail);
         match down {
             Some(db) if c.status == Status::Fail => {
                 *skipped.entry(db.to_string()).or_default() += 1
@@ -261,7 +258,7 @@ pub(super) async fn describe(
     key: &[String],
 ) -> Result<Vec<String>, String> {
     let Some(db) = schemas.db(database) else {
-        return Err(format!("database `{database}` not connected"));
+        return Err(not_connected(database));
     };
     let mut params = Params::new();
     for name in placeholder_names(sql) {

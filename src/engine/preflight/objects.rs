@@ -3,7 +3,7 @@
 use super::Check;
 use crate::config::{FlagBackend, FlagConfig, Location};
 use crate::db::{self, Params};
-use crate::engine::schema::{Schemas, missing_columns};
+use crate::engine::schema::{Schemas, missing_columns, not_connected};
 
 pub(super) async fn flag_check(flag: &FlagConfig, schemas: &mut Schemas<'_>) -> Check {
     let subject = "[flag]".to_string();
@@ -17,7 +17,7 @@ pub(super) async fn flag_check(flag: &FlagConfig, schemas: &mut Schemas<'_>) -> 
             let Some(db) = schemas.db(database) else {
                 return Check::fail(
                     subject,
-                    format!("database `{database}` not connected"),
+                    not_connected(database),
                     "fix the database connection above",
                 );
             };
