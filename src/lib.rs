@@ -8,5 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod engine;
+pub mod report;
 pub mod secret;
 pub mod store;
+pub mod tui;

@@ -3,10 +3,13 @@
 mod backfill;
 mod backup;
 mod check;
+mod demo;
 mod flag;
 mod output;
 mod phase_cmd;
 mod probe;
+mod report;
+mod run;
 mod status;
 mod verify;
 
@@ -66,9 +69,13 @@ passwords are never printed.";
 
 #[derive(Debug, Parser)]
 #[command(name = "migtui", version, about = "A terminal cockpit for live data migrations", after_help = EXAMPLES)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
+    /// `migtui -c FILE` opens the cockpit (the same as `migtui run -c FILE`).
+    #[command(flatten)]
+    run: run::RunArgs,
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -85,6 +92,12 @@ struct FileArg {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Open the cockpit on a migration (the default when no command is given).
+    Run(run::RunArgs),
+    /// A live migration on embedded SQLite with a simulated application, in one command.
+    Demo(demo::DemoArgs),
+    /// Write the session report (Markdown, JSON or HTML) from the state store.
+    Report(report::ReportArgs),
     /// Validate the migration file, connect to each database and check the schemas.
     ///
     /// One line per check with ✓, ! or ✗ and how to fix it. Changes nothing.
@@ -262,7 +275,13 @@ pub fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> u8 {
-    match cli.command {
+    let Some(command) = cli.command else {
+        return run::run(cli.run).await;
+    };
+    match command {
+        Command::Run(args) => run::run(args).await,
+        Command::Demo(args) => demo::run(args).await,
+        Command::Report(args) => report::run(args).await,
         Command::Check { file, json } => check::run(&file.config, json).await,
         Command::Status { file, json } => status::run(&file.config, json).await,
         Command::Advance {
