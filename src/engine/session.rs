@@ -327,6 +327,11 @@ impl SessionHandle {
         self.shared.signals.subscribe()
     }
 
+    /// The migration file this session runs (for the cockpit's context and the report).
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
     /// Who this session acts as.
     pub fn operator(&self) -> &Operator {
         &self.shared.operator

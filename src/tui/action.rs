@@ -103,6 +103,11 @@ pub enum Then {
     },
     /// The divergence table's text filter (no command: the screen applies it).
     FilterDivergences,
+    /// The name typed at a one-way door; when gates fail (`failing`) a reason prompt follows
+    /// (`Then::Advance { with_override: true, confirm: Some(name) }`).
+    ConfirmDoor {
+        failing: bool,
+    },
 }
 
 impl Then {
@@ -138,6 +143,11 @@ impl Then {
                 note: text,
             },
             Then::FilterDivergences => return None,
+            Then::ConfirmDoor { failing: true } => return None,
+            Then::ConfirmDoor { failing: false } => Command::Advance {
+                override_reason: None,
+                confirm: Some(text),
+            },
         })
     }
 }
@@ -155,4 +165,6 @@ pub enum Effect {
     Copy(String),
     /// A short message at the bottom of the screen.
     Toast(String),
+    /// Build the session report (HTML) off the input path and write it beside the cockpit.
+    Export,
 }

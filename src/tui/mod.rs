@@ -7,6 +7,9 @@
 
 pub mod action;
 pub mod app;
+pub mod dispatch;
+#[doc(hidden)]
+pub mod fixture;
 pub mod keymap;
 pub mod load;
 pub mod prompt;

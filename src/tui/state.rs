@@ -32,6 +32,69 @@ pub struct AppState {
     pub divergences: screens::divergences::View,
     pub latency: screens::latency::View,
     pub log_view: screens::log::View,
+    /// What the migration file says that views need (names, budgets), fixed for the run.
+    pub context: Context,
+    /// Set by the quit action; the app leaves its loop.
+    pub quit: bool,
+    /// The session stopped or cannot be reached: shown as a red state in the header.
+    pub session_error: Option<String>,
+}
+
+/// What the views need from the migration file, copied once at start (views never see the
+/// config itself, which holds secrets).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Context {
+    pub description: Option<String>,
+    /// Per read path: the p95 budget in ms, if it has one.
+    pub p95_budget_ms: std::collections::BTreeMap<String, f64>,
+    /// What the contract's confirmation must name (the dropped tables); `None`: no contract.
+    pub contract_confirm: Option<String>,
+    /// The statements the contract runs, shown before the drop.
+    pub contract_sql: Vec<String>,
+    /// A `[flag]` is configured.
+    pub has_flag: bool,
+    /// A `[[backup]]` is configured.
+    pub has_backup: bool,
+}
+
+impl Context {
+    /// Copy what the views need from the migration file.
+    pub fn from_config(config: &crate::config::Config) -> Context {
+        let statements: Vec<_> = config
+            .contract
+            .iter()
+            .flat_map(|c| c.sql.iter())
+            .map(|s| crate::engine::contract::parse(s))
+            .collect();
+        let mut tables: Vec<String> = Vec::new();
+        for d in statements.iter().flat_map(|s| &s.drops) {
+            if !tables.iter().any(|t| t.eq_ignore_ascii_case(d.table())) {
+                tables.push(d.table().to_string());
+            }
+        }
+        Context {
+            description: config.migration.description.clone(),
+            p95_budget_ms: config
+                .paths
+                .iter()
+                .filter_map(|p| p.budget.p95_ms.map(|b| (p.name.clone(), b)))
+                .collect(),
+            contract_confirm: config.contract.as_ref().map(|_| {
+                if tables.is_empty() {
+                    config.migration.name.clone()
+                } else {
+                    tables.join(", ")
+                }
+            }),
+            contract_sql: config
+                .contract
+                .iter()
+                .flat_map(|c| c.sql.iter().cloned())
+                .collect(),
+            has_flag: config.flag.is_some(),
+            has_backup: !config.backups.is_empty(),
+        }
+    }
 }
 
 /// One line of the Log screen (and the Overview's latest events).
@@ -158,6 +221,9 @@ impl AppState {
             divergences: Default::default(),
             latency: Default::default(),
             log_view: Default::default(),
+            context: Context::default(),
+            quit: false,
+            session_error: None,
         }
     }
 

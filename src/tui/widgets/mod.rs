@@ -1,1 +1,4 @@
 //! Widgets shared by several screens.
+
+pub mod chrome;
+pub mod fmt;
