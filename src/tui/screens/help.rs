@@ -96,14 +96,11 @@ pub fn render(state: &AppState, theme: &Theme, frame: &mut Frame, area: Rect) {
         } else {
             theme.accent.add_modifier(Modifier::BOLD)
         };
-        let mut spans = vec![
-            Span::styled(format!(" {:<key_w$} ", r.keys), key_style),
+        lines.push(Line::from(vec![
+            Span::styled(format!(" {:<key_w$}", r.keys), key_style),
+            Span::styled(if r.dangerous { "! " } else { "  " }, theme.danger),
             Span::styled(r.description.clone(), theme.fg),
-        ];
-        if r.dangerous {
-            spans.push(Span::styled(" !", theme.danger));
-        }
-        lines.push(Line::from(spans));
+        ]));
     }
     let mut notes = vec![Line::styled(
         "! drives the migration (audited)",
