@@ -59,7 +59,11 @@ impl Tmux {
     fn wait_gone(&self, what: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while self.screen().contains(what) {
-            assert!(Instant::now() < deadline, "{what:?} stays:\n{}", self.screen());
+            assert!(
+                Instant::now() < deadline,
+                "{what:?} stays:\n{}",
+                self.screen()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
