@@ -97,7 +97,7 @@ pub fn render(state: &AppState, theme: &Theme, frame: &mut Frame, area: Rect) {
             theme.accent.add_modifier(Modifier::BOLD)
         };
         lines.push(Line::from(vec![
-            Span::styled(format!(" {:<key_w$}", r.keys), key_style),
+            Span::styled(format!(" {:<key_w$} ", r.keys), key_style),
             Span::styled(if r.dangerous { "! " } else { "  " }, theme.danger),
             Span::styled(r.description.clone(), theme.fg),
         ]));
