@@ -565,7 +565,7 @@ fn user_overrides_replace_keys() {
     state.help = true;
     let out = screen(&state, 160, 48);
     assert!(
-        out.contains("ctrl-a, F2 advance to the next phase"),
+        out.contains("ctrl-a, F2 ! advance to the next phase"),
         "{out}"
     );
 }
