@@ -104,6 +104,7 @@ async fn event_loop(
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut in_flight: Vec<load::Request> = Vec::new();
+    let mut stops = stop_signals();
     let mut dirty = true;
     let mut last_draw: Option<Instant> = None;
     loop {
@@ -145,7 +146,7 @@ async fn event_loop(
             },
             changed = next_snapshot(&mut snapshots) => {
                 match changed {
-                    Some(snap) => state.snapshot = snap,
+                    Some(snap) => on_snapshot(state, snap),
                     None => snapshots = None,
                 }
                 dirty = true;
@@ -165,6 +166,7 @@ async fn event_loop(
                 dirty = true;
             },
             _ = tokio::time::sleep_until(due), if dirty => {},
+            _ = stop_signal(&mut stops) => state.quit = true,
         }
         if state.quit {
             return Ok(());
@@ -173,6 +175,38 @@ async fn event_loop(
             let due = load::due(state).into_iter().map(Effect::Load).collect();
             run_effects(due, state, session, &tx, &mut in_flight);
         }
+    }
+}
+
+#[cfg(unix)]
+type Stops = Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>;
+#[cfg(not(unix))]
+type Stops = Option<()>;
+
+/// SIGTERM and SIGHUP (the terminal went away): leave as if the operator quit, so the terminal
+/// is restored and the session shuts down and releases the lease.
+fn stop_signals() -> Stops {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        signal(SignalKind::terminate())
+            .ok()
+            .zip(signal(SignalKind::hangup()).ok())
+    }
+    #[cfg(not(unix))]
+    None
+}
+
+async fn stop_signal(stops: &mut Stops) {
+    match stops {
+        #[cfg(unix)]
+        Some((term, hup)) => {
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = hup.recv() => {},
+            }
+        }
+        _ => std::future::pending().await,
     }
 }
 
@@ -219,6 +253,21 @@ fn on_terminal_event(state: &mut AppState, ev: TermEvent) -> Vec<Effect> {
     }
 }
 
+/// Take a new snapshot; say so when this cockpit starts or stops driving.
+fn on_snapshot(state: &mut AppState, snap: Snapshot) {
+    let (was, is) = (state.snapshot.lease.is_driving(), snap.lease.is_driving());
+    let holder = snap.lease.holder();
+    state.snapshot = snap;
+    if was && !is {
+        state.toast(
+            format!("{holder} took over: this cockpit is read-only now"),
+            Level::Warn,
+        );
+    } else if !was && is {
+        state.toast("you drive this migration now", Level::Ok);
+    }
+}
+
 fn on_session_event(state: &mut AppState, ev: &Event, session: &SessionHandle) {
     state.apply_event(ev);
     let mask = |s: &str| session.config().secrets.mask(s);
@@ -229,13 +278,6 @@ fn on_session_event(state: &mut AppState, ev: &Event, session: &SessionHandle) {
         Event::AutoRollback { reason, .. } => state.toast(
             mask(&format!("automatic rollback: {reason}")),
             Level::Danger,
-        ),
-        Event::LeaseChanged { lease } if !lease.is_driving() && state.driving() => state.toast(
-            format!(
-                "{} took over: this cockpit is read-only now",
-                lease.holder()
-            ),
-            Level::Warn,
         ),
         _ => {}
     }
