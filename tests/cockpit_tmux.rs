@@ -13,6 +13,8 @@ use common::TestDb;
 /// A tmux server of our own (`-L`), killed when dropped.
 struct Tmux {
     socket: String,
+    /// The tmux session the keys go to and the screen is read from.
+    target: String,
 }
 
 impl Tmux {
@@ -25,7 +27,7 @@ impl Tmux {
     }
 
     fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", "cockpit"];
+        let mut args = vec!["send-keys", "-t", self.target.as_str()];
         args.extend_from_slice(keys);
         let out = self.cmd(&args);
         assert!(out.status.success(), "send-keys {keys:?}: {out:?}");
@@ -36,7 +38,7 @@ impl Tmux {
     }
 
     fn screen(&self) -> String {
-        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "cockpit"]).stdout)
+        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", &self.target]).stdout)
             .into_owned()
     }
 
@@ -74,7 +76,7 @@ impl Tmux {
             "display-message",
             "-p",
             "-t",
-            "cockpit",
+            &self.target,
             "#{pane_dead} #{pane_dead_status}",
         ]);
         let text = String::from_utf8_lossy(&out.stdout);
@@ -121,6 +123,7 @@ async fn the_cockpit_drives_a_sqlite_migration_in_tmux() {
     let config: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-config/sqlite.toml");
     let tmux = Tmux {
         socket: format!("migtui-e2e-{}", std::process::id()),
+        target: "cockpit".into(),
     };
     let env = [
         format!("OLD_DATABASE_URL={}", old.url),
@@ -129,6 +132,29 @@ async fn the_cockpit_drives_a_sqlite_migration_in_tmux() {
         "TERM=tmux-256color".to_string(),
     ];
     let command = format!("{} -c {}", env!("CARGO_BIN_EXE_migtui"), config.display());
+    let session_args = |name: &'static str| -> Vec<String> {
+        let mut args: Vec<String> = [
+            "-f",
+            tmux_conf.to_str().unwrap(),
+            "new-session",
+            "-d",
+            "-s",
+            name,
+            "-x",
+            "120",
+            "-y",
+            "36",
+            "-c",
+            work.path().to_str().unwrap(),
+        ]
+        .map(String::from)
+        .to_vec();
+        for e in &env {
+            args.extend(["-e".to_string(), e.clone()]);
+        }
+        args.push(command.clone());
+        args
+    };
     let mut args: Vec<&str> = vec![
         "-f",
         tmux_conf.to_str().unwrap(),
@@ -150,7 +176,9 @@ async fn the_cockpit_drives_a_sqlite_migration_in_tmux() {
     let out = tmux.cmd(&args);
     assert!(out.status.success(), "tmux new-session: {out:?}");
 
-    // It opens on the Overview, driving.
+    // It opens on the Overview, driving. (Wait for the footer, the last line drawn: a capture
+    // may catch a frame half written.)
+    tmux.wait_for("1-5 tab screens");
     let screen = tmux.wait_for("● driving");
     assert!(screen.contains("incident-statuses"), "{screen}");
     assert!(screen.contains("Gates to"), "{screen}");
@@ -186,11 +214,37 @@ async fn the_cockpit_drives_a_sqlite_migration_in_tmux() {
 
     // Flip the read flag with a reason: the prompt shows current → new.
     tmux.keys(&["f"]);
-    let screen = tmux.wait_for("Flip the read flag");
-    assert!(screen.contains("→ true (new)"), "{screen}");
+    tmux.wait_for("Flip the read flag");
+    tmux.wait_for("→ true (new)");
     tmux.text("e2e: shadow gate green");
     tmux.keys(&["Enter"]);
     tmux.wait_for("flag: done");
+
+    // A second cockpit on the same migration opens read-only, names the holder, and refuses
+    // driving keys.
+    let observer = Tmux {
+        socket: tmux.socket.clone(),
+        target: "observer".into(),
+    };
+    let args = session_args("observer");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert!(tmux.cmd(&args).status.success());
+    observer.wait_for("T take over");
+    let screen = observer.wait_for("READ-ONLY:");
+    assert!(screen.contains("holds the lease since"), "{screen}");
+    assert!(!screen.contains("A advance"), "{screen}");
+    observer.keys(&["A"]);
+    observer.wait_for("press T to take over");
+    observer.keys(&["q"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while observer.exited().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the observer did not exit:\n{}",
+            observer.screen()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 
     tmux.keys(&["q"]);
     let deadline = Instant::now() + Duration::from_secs(30);
