@@ -294,7 +294,7 @@ fn divergences(o: &mut String, r: &Report) {
                 code(&x.check),
                 code(&x.key),
                 esc(&x.kind),
-                esc(&x.columns.join(", ")),
+                x.columns.iter().map(|c| code(c)).collect::<Vec<_>>().join(", "),
                 esc(&x.status),
                 count(x.times_seen.max(0) as u64),
                 x.first_seen.human(),
@@ -479,7 +479,7 @@ fn audit(o: &mut String, r: &Report) {
                 a.at.human(),
                 esc(&format!("{}@{}", a.user, a.host)),
                 code(&a.action),
-                esc(&json(&a.params)),
+                code(&json(&a.params)),
                 esc(&a.outcome),
             ]
         })
