@@ -83,6 +83,9 @@ sql = ["ALTER TABLE incidents DROP COLUMN status"]
         .unwrap_or_else(|e| panic!("test migration file:\n{e}"))
 }
 
+/// A phase change of the fixture: from, to, how, why, the gates at that moment.
+type Move<'a> = (PhaseId, PhaseId, TransitionKind, Option<&'a str>, Vec<Gate>);
+
 fn operator() -> Operator {
     Operator {
         id: "op-alice".into(),
@@ -124,7 +127,7 @@ async fn fixed_state(tdb: &TestDb) -> (Store, Config) {
     let op = operator();
     store.acquire(&op, 30).await.unwrap();
     let ok = |n: &str| gate(n, true, "ok", "ok");
-    let moves: [(PhaseId, PhaseId, TransitionKind, Option<&str>, Vec<Gate>); 7] = [
+    let moves: [Move; 7] = [
         (
             PhaseId::Plan,
             PhaseId::Expand,

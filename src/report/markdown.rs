@@ -294,7 +294,11 @@ fn divergences(o: &mut String, r: &Report) {
                 code(&x.check),
                 code(&x.key),
                 esc(&x.kind),
-                x.columns.iter().map(|c| code(c)).collect::<Vec<_>>().join(", "),
+                x.columns
+                    .iter()
+                    .map(|c| code(c))
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 esc(&x.status),
                 count(x.times_seen.max(0) as u64),
                 x.first_seen.human(),
