@@ -603,3 +603,46 @@ async fn since_keeps_only_what_happened_after() {
     );
     assert!(timeline.len() < 7);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_backfill_leaves_rows_rate_and_samples_for_the_report() {
+    use common::Kind;
+    use common::backfill::{insert_items, item_rows, items_ddl, migration, run};
+    let (old, new) = (
+        TestDb::sqlite().await.unwrap(),
+        TestDb::sqlite().await.unwrap(),
+    );
+    old.run_script(&items_ddl(Kind::Sqlite, "items")).await;
+    new.run_script(&items_ddl(Kind::Sqlite, "items")).await;
+    insert_items(&old.connect().await, "items", item_rows(60, 1)).await;
+    let step = r#"
+[[backfill]]
+name = "items"
+from = { database = "old", table = "items", key = ["a", "b"] }
+to = { database = "new", table = "items", key = ["a", "b"], version_column = "ver" }
+chunk_rows = 7
+"#;
+    let config = migration("report-backfill", &old, &new, "new", step);
+    let (progress, _) = run(config.clone(), None).await;
+    assert_eq!(progress.steps[0].rows_done, 60);
+    let store = Store::open(new.connect().await, "report-backfill")
+        .await
+        .unwrap();
+    let opts = Options {
+        now_us: None,
+        ..options(Format::Json, false)
+    };
+    let doc: serde_json::Value =
+        serde_json::from_str(&build(&store, &config, &opts).await.unwrap()).unwrap();
+    let b = &doc["backfill"][0];
+    assert_eq!(b["step"], "items");
+    assert_eq!(b["status"], "complete");
+    assert_eq!(b["rows"], 60);
+    assert_eq!(b["chunks"], 9);
+    let samples = b["rate_over_time"].as_array().unwrap();
+    assert!(
+        !samples.is_empty(),
+        "the step's final sample is recorded: {b}"
+    );
+    assert!(samples[0]["rows_per_second"].as_f64().unwrap() > 0.0);
+}
