@@ -512,6 +512,10 @@ async fn json_golden() {
 #[tokio::test]
 async fn html_golden() {
     let (text, _db) = render(Format::Html, false).await;
+    // `.ci/html-check` renders this page in headless Chromium.
+    if let Some(path) = std::env::var_os("MIGTUI_REPORT_HTML_OUT") {
+        std::fs::write(path, &text).unwrap();
+    }
     insta::assert_snapshot!("html", text);
 }
 

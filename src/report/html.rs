@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use super::fmt::{bytes, count, duration, gate, json, ms, percent, rate};
 use super::model::*;
-use super::svg::{Limit, Series, esc, line_chart, phase_timeline};
+use super::svg::{Limit, Series, esc, line_chart, phase_timeline, rich};
 
 const STYLE: &str = include_str!("report.css");
 
@@ -89,7 +89,7 @@ pub fn render(r: &Report) -> String {
                 o,
                 "<li><strong>{}</strong>: {}</li>",
                 esc(&k.kind),
-                esc(&k.detail)
+                rich(&k.detail)
             );
         }
         o.push_str("</ul>\n");
@@ -481,7 +481,7 @@ fn latency(o: &mut String, r: &Report) {
             let verdict = match p.verdict.as_str() {
                 "breached" => format!(
                     "<strong class=\"bad\">breached</strong>: {}",
-                    esc(&p.breaches.join("; "))
+                    rich(&p.breaches.join("; "))
                 ),
                 "too_few" => "too few probes to judge".into(),
                 v => format!("<span class=\"ok\">{}</span>", esc(v)),

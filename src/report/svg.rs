@@ -10,7 +10,7 @@ const W: f64 = 720.0;
 const H: f64 = 220.0;
 const LEFT: f64 = 64.0;
 const RIGHT: f64 = 16.0;
-const TOP: f64 = 16.0;
+const TOP: f64 = 24.0;
 const BOTTOM: f64 = 34.0;
 
 /// One line of a chart: `(time µs, value)` points, a CSS class for its colour, dashed or not.
@@ -41,6 +41,39 @@ pub fn esc(s: &str) -> String {
         }
     }
     out
+}
+
+/// Escape text and show `code` spans (as the engine's messages write names) as `<code>`.
+pub fn rich(s: &str) -> String {
+    let parts: Vec<&str> = s.split('`').collect();
+    let mut out = String::with_capacity(s.len());
+    for (i, part) in parts.iter().enumerate() {
+        let unmatched = i == parts.len() - 1 && parts.len() % 2 == 0;
+        if i % 2 == 1 && !unmatched {
+            out.push_str("<code>");
+            out.push_str(&esc(part));
+            out.push_str("</code>");
+        } else {
+            if unmatched {
+                out.push('`');
+            }
+            out.push_str(&esc(part));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn code_spans_become_code_and_the_rest_is_escaped() {
+        assert_eq!(rich("`a<b>`: x"), "<code>a&lt;b&gt;</code>: x");
+        assert_eq!(rich("no code"), "no code");
+        assert_eq!(rich("odd ` tick"), "odd ` tick");
+        assert_eq!(rich("`p` & `q`"), "<code>p</code> &amp; <code>q</code>");
+    }
 }
 
 /// A short axis label for a value.
@@ -102,7 +135,7 @@ pub fn line_chart(title: &str, unit: &str, series: &[Series], limits: &[Limit]) 
     let _ = write!(
         s,
         "<text class=\"axis\" x=\"4\" y=\"{:.1}\">{}</text>",
-        TOP - 4.0 + 12.0,
+        TOP - 10.0,
         esc(unit)
     );
     for (x, anchor) in [(x0, "start"), (x1, "end")] {
