@@ -281,3 +281,31 @@ async fn a_slow_notifier_never_blocks_an_advance_and_its_failure_is_reported_and
     }
     s.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_shut_down_right_after_an_advance_still_delivers_its_notification() {
+    // As `migtui advance` does: advance, then exit at once.
+    let state = TestDb::sqlite().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("events.jsonl");
+    let notify = format!(
+        "command = \"sleep 0.5; cat >> '{}'\"\non = [\"phase_change\"]",
+        log.display()
+    );
+    let s = Session::start(config(dir.path(), &state.url, &notify), Mode::Drive)
+        .await
+        .unwrap();
+    let moved = s
+        .request(Command::Advance {
+            override_reason: Some("shift hand-over".into()),
+            confirm: None,
+        })
+        .await
+        .unwrap();
+    assert!(matches!(moved, Outcome::Moved { .. }), "{moved:?}");
+    s.shutdown().await;
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let n: Notification = serde_json::from_str(text.trim()).expect("one notification");
+    assert_eq!(n.event, NotifyEvent::PhaseChange);
+    assert_eq!(n.to, Some(PhaseId::Expand));
+}

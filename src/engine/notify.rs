@@ -227,6 +227,33 @@ pub async fn run(
     })
 }
 
+/// The notification tasks a session has started and not yet seen finish.
+#[derive(Debug, Default)]
+pub struct Pending(std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>);
+
+/// The most a shutdown waits for notifications still running (each is bounded by its own
+/// timeout; this bounds many of them together).
+const DRAIN_AT_MOST: Duration = Duration::from_secs(30);
+
+impl Pending {
+    fn push(&self, task: tokio::task::JoinHandle<()>) {
+        if let Ok(mut v) = self.0.lock() {
+            v.retain(|t| !t.is_finished());
+            v.push(task);
+        }
+    }
+
+    /// Wait for the notifications still running, at most [`DRAIN_AT_MOST`].
+    pub async fn drain(&self) {
+        let tasks: Vec<_> = match self.0.lock() {
+            Ok(mut v) => v.drain(..).collect(),
+            Err(_) => return,
+        };
+        let all = futures::future::join_all(tasks);
+        let _ = tokio::time::timeout(DRAIN_AT_MOST, all).await;
+    }
+}
+
 /// What a background notification needs, cloned out of the session so it outlives the call.
 struct Context {
     config: NotifyConfig,
@@ -248,7 +275,7 @@ fn context(shared: &Shared) -> Option<Context> {
 
 /// Send the wanted notifications in a task of their own, one after the other; report and
 /// audit each failure. Returns at once: the migration never waits for a notifier.
-fn dispatch(ctx: Context, notes: Vec<Notification>) {
+fn dispatch(pending: &Pending, ctx: Context, notes: Vec<Notification>) {
     let notes: Vec<Notification> = notes
         .into_iter()
         .filter(|n| ctx.config.wants(n.event))
@@ -256,7 +283,7 @@ fn dispatch(ctx: Context, notes: Vec<Notification>) {
     if notes.is_empty() {
         return;
     }
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         for n in notes {
             let Err(e) = run(&ctx.config, &n, &ctx.secrets).await else {
                 continue;
@@ -294,13 +321,14 @@ fn dispatch(ctx: Context, notes: Vec<Notification>) {
             }
         }
     });
+    pending.push(task);
 }
 
 /// A phase change was recorded by this session: tell the notifier (when one is configured).
 pub(crate) fn phase_changed(shared: &Shared, record: &PhaseRecord) {
     if let Some(ctx) = context(shared) {
         let notes = for_transition(&shared.config.migration.name, record);
-        dispatch(ctx, notes);
+        dispatch(&shared.notifications, ctx, notes);
     }
 }
 
@@ -313,6 +341,6 @@ pub(crate) fn auto_rollback(shared: &Shared, at_us: i64, reason: &str) {
             &shared.operator,
             reason,
         );
-        dispatch(ctx, vec![n]);
+        dispatch(&shared.notifications, ctx, vec![n]);
     }
 }

@@ -48,7 +48,7 @@ pub fn rich(s: &str) -> String {
     let parts: Vec<&str> = s.split('`').collect();
     let mut out = String::with_capacity(s.len());
     for (i, part) in parts.iter().enumerate() {
-        let unmatched = i == parts.len() - 1 && parts.len() % 2 == 0;
+        let unmatched = i == parts.len() - 1 && parts.len().is_multiple_of(2);
         if i % 2 == 1 && !unmatched {
             out.push_str("<code>");
             out.push_str(&esc(part));
@@ -61,19 +61,6 @@ pub fn rich(s: &str) -> String {
         }
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn code_spans_become_code_and_the_rest_is_escaped() {
-        assert_eq!(rich("`a<b>`: x"), "<code>a&lt;b&gt;</code>: x");
-        assert_eq!(rich("no code"), "no code");
-        assert_eq!(rich("odd ` tick"), "odd ` tick");
-        assert_eq!(rich("`p` & `q`"), "<code>p</code> &amp; <code>q</code>");
-    }
 }
 
 /// A short axis label for a value.
@@ -262,4 +249,17 @@ pub fn phase_timeline(
     }
     s.push_str("</svg></figure>\n");
     Some(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn code_spans_become_code_and_the_rest_is_escaped() {
+        assert_eq!(rich("`a<b>`: x"), "<code>a&lt;b&gt;</code>: x");
+        assert_eq!(rich("no code"), "no code");
+        assert_eq!(rich("odd ` tick"), "odd ` tick");
+        assert_eq!(rich("`p` & `q`"), "<code>p</code> &amp; <code>q</code>");
+    }
 }
