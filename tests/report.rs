@@ -25,8 +25,9 @@ const MIN: i64 = 60_000_000;
 const URL_PASSWORD: &str = "Sup3r-S3cret-pw";
 const ENV_SECRET: &str = "env-token-7f3a9c";
 
-fn config(new_url: &str) -> Config {
-    let text = format!(
+/// The migration file of the fixture (the replica's password comes from the environment).
+fn config_text(new_url: &str) -> String {
+    format!(
         r#"
 [migration]
 name = "incident-statuses"
@@ -77,7 +78,11 @@ to = ["table:migtui_backup_incidents_status", "file:backups/incidents-status.csv
 database = "old"
 sql = ["ALTER TABLE incidents DROP COLUMN status"]
 "#
-    );
+    )
+}
+
+fn config(new_url: &str) -> Config {
+    let text = config_text(new_url);
     let env = |name: &str| (name == "REPLICA_PASSWORD").then(|| ENV_SECRET.to_string());
     migtui::config::parse_text(Path::new("report-test.toml"), &text, &env)
         .unwrap_or_else(|e| panic!("test migration file:\n{e}"))
@@ -649,4 +654,55 @@ chunk_rows = 7
         "the step's final sample is recorded: {b}"
     );
     assert!(samples[0]["rows_per_second"].as_f64().unwrap() > 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_writes_each_format_from_the_store_alone() {
+    let tdb = TestDb::sqlite().await.unwrap();
+    let (_store, _config) = fixed_state(&tdb).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("migration.toml");
+    std::fs::write(&file, config_text(&tdb.url)).unwrap();
+    let migtui = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_migtui"))
+            .arg("report")
+            .arg("-c")
+            .arg(&file)
+            .args(args)
+            .env("REPLICA_PASSWORD", ENV_SECRET)
+            .output()
+            .unwrap()
+    };
+    for (format, marker) in [
+        ("md", "# Migration report"),
+        ("json", "\"schema_version\": 1"),
+        ("html", "<svg"),
+    ] {
+        let out_file = dir.path().join(format!("report.{format}"));
+        let out = migtui(&["--format", format, "-o", out_file.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{format}: {stderr}");
+        let written = std::fs::read_to_string(&out_file).unwrap();
+        assert!(written.contains(marker), "{format}");
+        assert!(
+            written.contains("OPS-42"),
+            "{format}: the override's reason"
+        );
+        for secret in [URL_PASSWORD, ENV_SECRET] {
+            assert!(
+                !written.contains(secret) && !stderr.contains(secret),
+                "{format}"
+            );
+        }
+    }
+    let out = migtui(&["--since", "2h"]);
+    assert!(out.status.success());
+    let md = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        md.contains("No phase change recorded"),
+        "2h ago is after the fixture's times"
+    );
+    let out = migtui(&["--since", "yesterday"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("hint: `--since"));
 }

@@ -9,7 +9,9 @@ use crate::engine::flag::FlagValue;
 use crate::engine::phase::Plan;
 use crate::engine::probe::{budget, hist::SideStats, metrics};
 use crate::engine::verify::{REDACTED, RateBound};
-use crate::store::{AuditRecord, DivergenceFilter, DivergenceStatus, MAX_PAGE, Store};
+use crate::store::{
+    AuditRecord, DivergenceFilter, DivergenceStatus, MAX_METRIC_ROWS, MAX_PAGE, MetricRow, Store,
+};
 
 use super::model::*;
 use super::risks::risks;
@@ -17,6 +19,9 @@ use super::{Options, ReportError};
 
 /// The most divergent keys a report lists (the counts per status are always complete).
 pub const MAX_DIVERGENCES: usize = 1000;
+/// The most pages of latency snapshots a report reads (20,000 rows each; five are about a week
+/// of one read path probed on both sides). Bounds the memory a report takes.
+const MAX_METRIC_PAGES: usize = 5;
 /// The most audit lines a report reads (the newest are kept when there are more).
 const MAX_AUDIT: usize = 100_000;
 
@@ -379,7 +384,7 @@ async fn latency(
     config: &Config,
     since: i64,
 ) -> Result<Vec<PathLatency>, ReportError> {
-    let rows = store.metrics_since(since).await?;
+    let rows = metric_rows(store, since).await?;
     let merged = metrics::merge(&rows);
     let ms = |us: Option<i64>| us.map(|u| u as f64 / 1000.0);
     let mut out = Vec::new();
@@ -434,6 +439,31 @@ async fn latency(
             breaches,
             over_time: points.into_values().collect(),
         });
+    }
+    Ok(out)
+}
+
+/// Every metric row since `since`, page by page (a page ends on a whole snapshot: rows of one
+/// snapshot share their time), up to [`MAX_METRIC_PAGES`] pages.
+async fn metric_rows(store: &Store, since: i64) -> Result<Vec<MetricRow>, ReportError> {
+    let mut out: Vec<MetricRow> = Vec::new();
+    let mut from = since;
+    for _ in 0..MAX_METRIC_PAGES {
+        let mut page = store.metrics_since(from).await?;
+        let full = page.len() >= MAX_METRIC_ROWS;
+        if full && let Some(last) = page.last().map(|r| r.at_us) {
+            // The last snapshot may be cut short: read it again with the next page.
+            if page.iter().all(|r| r.at_us == last) {
+                out.extend(page);
+                break;
+            }
+            page.retain(|r| r.at_us != last);
+            from = last;
+        }
+        out.extend(page);
+        if !full {
+            break;
+        }
     }
     Ok(out)
 }
