@@ -447,11 +447,11 @@ async fn fix_times(store: &Store) {
             Params::new(),
         ),
         (
-            "UPDATE migtui_checkpoints SET started_us = :t0 + 2 * 60000000, updated_us = :t0 + 3 * 60000000 WHERE step = 'incident_statuses'",
+            "UPDATE migtui_checkpoints SET started_us = :t0 + 120000000, updated_us = :t0 + 180000000 WHERE step = 'incident_statuses'",
             Params::new(),
         ),
         (
-            "UPDATE migtui_checkpoints SET started_us = :t0 + 5 * 60000000, updated_us = :t0 + 20 * 60000000 WHERE step = 'incidents'",
+            "UPDATE migtui_checkpoints SET started_us = :t0 + 300000000, updated_us = :t0 + 1200000000 WHERE step = 'incidents'",
             Params::new(),
         ),
         (
@@ -459,19 +459,19 @@ async fn fix_times(store: &Store) {
             Params::new(),
         ),
         (
-            "UPDATE migtui_divergences SET first_seen_us = :t0 + 21 * 60000000, last_seen_us = :t0 + 22 * 60000000",
+            "UPDATE migtui_divergences SET first_seen_us = :t0 + 1260000000, last_seen_us = :t0 + 1320000000",
             Params::new(),
         ),
         (
-            "UPDATE migtui_verify_full SET started_us = :t0 + 30 * 60000000, updated_us = :t0 + 31 * 60000000",
+            "UPDATE migtui_verify_full SET started_us = :t0 + 1800000000, updated_us = :t0 + 1860000000",
             Params::new(),
         ),
         (
-            "UPDATE migtui_backups SET created_us = :t0 + 100 * 60000000",
+            "UPDATE migtui_backups SET created_us = :t0 + 6000000000",
             Params::new(),
         ),
         (
-            "UPDATE migtui_backups SET verified_us = :t0 + 101 * 60000000 WHERE status = 'verified'",
+            "UPDATE migtui_backups SET verified_us = :t0 + 6060000000 WHERE status = 'verified'",
             Params::new(),
         ),
     ];
@@ -705,4 +705,30 @@ async fn the_cli_writes_each_format_from_the_store_alone() {
     let out = migtui(&["--since", "yesterday"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("hint: `--since"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_state_gives_the_same_report_on_every_engine() {
+    let mut reports = Vec::new();
+    for tdb in common::all_engines().await {
+        let (store, config) = fixed_state(&tdb).await;
+        let text = build(&store, &config, &options(Format::Json, true))
+            .await
+            .unwrap();
+        let mut doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+        // Only the state database's own address differs.
+        for d in doc["migration"]["databases"].as_array_mut().unwrap() {
+            if d["name"] == "new" {
+                d["engine"] = "-".into();
+                d["target"] = "-".into();
+            }
+        }
+        reports.push((tdb.kind, doc));
+    }
+    let (first_kind, first) = &reports[0];
+    for (kind, doc) in &reports[1..] {
+        for key in first.as_object().unwrap().keys() {
+            assert_eq!(doc[key], first[key], "`{key}`: {kind:?} vs {first_kind:?}");
+        }
+    }
 }
