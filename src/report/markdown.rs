@@ -22,6 +22,24 @@ fn esc(s: &str) -> String {
     out
 }
 
+/// Text whose `name` spans (as the engine's messages write them) stay code spans.
+fn rich(s: &str) -> String {
+    let parts: Vec<&str> = s.split('`').collect();
+    let mut out = String::with_capacity(s.len());
+    for (i, part) in parts.iter().enumerate() {
+        let unmatched = i == parts.len() - 1 && parts.len().is_multiple_of(2);
+        if i % 2 == 1 && !unmatched {
+            out.push_str(&code(part));
+        } else {
+            if unmatched {
+                out.push_str("\\`");
+            }
+            out.push_str(&esc(part));
+        }
+    }
+    out
+}
+
 /// An identifier as a code span (pipes still escaped: tables split on them even there).
 fn code(s: &str) -> String {
     format!(
@@ -61,25 +79,24 @@ pub fn render(r: &Report) -> String {
         None => "the whole migration".into(),
     };
     let plan: Vec<String> = m.plan.iter().map(|p| p.to_string()).collect();
-    let rows = vec![
-        vec![
-            "Phase".into(),
-            format!("{} since {}", code(m.phase.as_str()), m.phase_since.human()),
-        ],
-        vec!["Plan".into(), code(&plan.join(" → "))],
-        vec!["Generated".into(), r.generated_at.human()],
-        vec!["Span".into(), span],
-        vec!["State store".into(), code(&m.state_database)],
-        vec![
-            "Divergent values".into(),
-            if r.include_values {
-                "shown (redacted columns masked)".into()
-            } else {
-                "hidden (keys, kinds and columns only)".into()
-            },
-        ],
+    let values = if r.include_values {
+        "shown (redacted columns masked)"
+    } else {
+        "hidden (keys, kinds and columns only)"
+    };
+    let phase = format!("{} since {}", code(m.phase.as_str()), m.phase_since.human());
+    let facts = [
+        ("Phase", phase),
+        ("Plan", code(&plan.join(" → "))),
+        ("Generated", r.generated_at.human()),
+        ("Span", span),
+        ("State store", code(&m.state_database)),
+        ("Divergent values", values.to_string()),
     ];
-    table(&mut o, &["", ""], &rows);
+    for (k, v) in facts {
+        let _ = writeln!(o, "- **{k}**: {v}");
+    }
+    o.push('\n');
 
     o += "## Databases\n\n";
     let rows: Vec<Vec<String>> = m
@@ -94,7 +111,7 @@ pub fn render(r: &Report) -> String {
         o += "None recorded.\n\n";
     } else {
         for k in &r.risks {
-            let _ = writeln!(o, "- **{}**: {}", esc(&k.kind), esc(&k.detail));
+            let _ = writeln!(o, "- {}: {}", code(&k.kind), rich(&k.detail));
         }
         o.push('\n');
     }
@@ -351,7 +368,7 @@ fn latency(o: &mut String, r: &Report) {
         .iter()
         .map(|p| {
             let verdict = match p.verdict.as_str() {
-                "breached" => format!("**breached**: {}", esc(&p.breaches.join("; "))),
+                "breached" => format!("**breached**: {}", rich(&p.breaches.join("; "))),
                 "too_few" => "too few probes to judge".into(),
                 v => esc(v),
             };

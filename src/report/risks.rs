@@ -69,9 +69,9 @@ pub fn risks(r: &Report, config: &Config) -> Vec<Risk> {
             out.push(risk(
                 "failing_gate",
                 format!(
-                    "the last advance ({}) was refused: {} failing",
+                    "the last advance ({}) was refused: `{}` failing",
                     refused.at.human(),
-                    names.join(", ")
+                    names.join("`, `")
                 ),
             ));
         }
@@ -80,12 +80,16 @@ pub fn risks(r: &Report, config: &Config) -> Vec<Risk> {
         out.push(risk(
             "gate_overridden",
             format!(
-                "{} → {} at {} by {} through failing gate(s) {}: \"{}\"",
+                "`{}` → `{}` at {} by {} through failing gate(s) {}: \"{}\"",
                 t.from,
                 t.to,
                 t.at.human(),
                 t.operator,
-                t.failing_gates.join(", "),
+                t.failing_gates
+                    .iter()
+                    .map(|g| format!("`{g}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 t.reason.as_deref().unwrap_or("")
             ),
         ));
@@ -94,7 +98,7 @@ pub fn risks(r: &Report, config: &Config) -> Vec<Risk> {
         out.push(risk(
             "unverified_backup",
             format!(
-                "backup `{}` ({}) is {}{}",
+                "backup `{}` (`{}`) is {}{}",
                 b.name,
                 b.location,
                 b.status,
