@@ -732,3 +732,30 @@ async fn the_same_state_gives_the_same_report_on_every_engine() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_refuses_a_migration_the_store_never_saw() {
+    let tdb = TestDb::sqlite().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("migration.toml");
+    std::fs::write(&file, config_text(&tdb.url)).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_migtui"))
+        .args(["report", "-c"])
+        .arg(&file)
+        .env("REPLICA_PASSWORD", ENV_SECRET)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("holds no migration named `incident-statuses`"),
+        "{stderr}"
+    );
+    // Nothing was written: the store was not even created.
+    let db = tdb.connect().await;
+    assert!(
+        db.query("SELECT name FROM migtui_migration", &Params::new())
+            .await
+            .is_err()
+    );
+}

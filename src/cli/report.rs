@@ -84,6 +84,27 @@ async fn report(
     config: &crate::config::Config,
     args: &ReportArgs,
 ) -> Result<String, (String, u8)> {
+    // A report of a migration that never ran would be empty and opening the store would
+    // create its record: say so instead (a typo in the name, or the wrong state database).
+    let name = config.migration.name.as_str();
+    let known = db
+        .query(
+            "SELECT name FROM migtui_migration WHERE name = :m",
+            &crate::db::Params::new().bind("m", name),
+        )
+        .await
+        .is_ok_and(|rows| !rows.is_empty());
+    if !known {
+        return Err((
+            format!(
+                "the state store in database `{}` holds no migration named `{name}`\n  \
+                 hint: check [migration] name and [state] database; the report reads what a \
+                 session recorded",
+                config.state.database
+            ),
+            exit::FAILED,
+        ));
+    }
     let store = Store::open(db.clone(), &config.migration.name)
         .await
         .map_err(|e| (e.to_string(), exit::UNAVAILABLE))?;
