@@ -344,3 +344,66 @@ pub(crate) fn auto_rollback(shared: &Shared, at_us: i64, reason: &str) {
         dispatch(&shared.notifications, ctx, vec![n]);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::phase::Gate;
+
+    fn record(from: PhaseId, to: PhaseId, kind: TransitionKind, gates: Vec<Gate>) -> PhaseRecord {
+        PhaseRecord {
+            from,
+            to,
+            kind,
+            reason: Some("why".into()),
+            gates,
+            operator: Operator {
+                id: "x".into(),
+                user: "bob".into(),
+                host: "h".into(),
+                pid: 1,
+            },
+            at_us: 0,
+        }
+    }
+
+    fn events(r: &PhaseRecord) -> Vec<NotifyEvent> {
+        for_transition("m", r).iter().map(|n| n.event).collect()
+    }
+
+    #[test]
+    fn a_transition_makes_the_events_it_should() {
+        let failing = vec![Gate::fail("backup verified", None, "verified", "no backup")];
+        let through_door = record(
+            PhaseId::ReadNew,
+            PhaseId::StopOldWrites,
+            TransitionKind::Override,
+            failing,
+        );
+        assert_eq!(
+            events(&through_door),
+            vec![
+                NotifyEvent::PhaseChange,
+                NotifyEvent::OneWayDoor,
+                NotifyEvent::GateOverride
+            ]
+        );
+        let n = &for_transition("m", &through_door)[2];
+        assert_eq!(n.failing_gates, vec!["backup verified".to_string()]);
+        assert!(n.summary.contains("gates overridden"), "{}", n.summary);
+        let plain = record(
+            PhaseId::Plan,
+            PhaseId::Expand,
+            TransitionKind::Advance,
+            vec![],
+        );
+        assert_eq!(events(&plain), vec![NotifyEvent::PhaseChange]);
+        let back = record(
+            PhaseId::ReadNew,
+            PhaseId::Shadow,
+            TransitionKind::Rollback,
+            vec![],
+        );
+        assert_eq!(events(&back), vec![NotifyEvent::PhaseChange]);
+    }
+}
