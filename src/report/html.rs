@@ -10,13 +10,22 @@ use super::svg::{Limit, Series, esc, line_chart, phase_timeline, rich};
 const STYLE: &str = include_str!("report.css");
 
 fn table(o: &mut String, head: &[&str], rows: &[Vec<String>]) {
+    marked_table(o, head, rows, &[]);
+}
+
+/// A table whose rows flagged in `marked` carry the `override` class.
+fn marked_table(o: &mut String, head: &[&str], rows: &[Vec<String>], marked: &[bool]) {
     o.push_str("<div class=\"scroll\"><table><thead><tr>");
     for h in head {
         let _ = write!(o, "<th>{}</th>", esc(h));
     }
     o.push_str("</tr></thead><tbody>\n");
-    for r in rows {
-        o.push_str("<tr>");
+    for (i, r) in rows.iter().enumerate() {
+        if marked.get(i).copied().unwrap_or(false) {
+            o.push_str("<tr class=\"override\">");
+        } else {
+            o.push_str("<tr>");
+        }
         for c in r {
             let _ = write!(o, "<td>{c}</td>");
         }
@@ -180,36 +189,17 @@ fn timeline(o: &mut String, r: &Report) {
             ]
         })
         .collect();
-    let row_class: Vec<bool> = r.timeline.iter().map(|t| t.kind == "override").collect();
-    let mut tbl = String::new();
-    table(
-        &mut tbl,
-        &[
-            "time",
-            "change",
-            "kind",
-            "by",
-            "reason",
-            "gates at that moment",
-        ],
-        &rows,
-    );
     // Overrides stand out: their rows are marked.
-    let mut marked = String::new();
-    let mut i = 0;
-    for line in tbl.split_inclusive('\n') {
-        if line.starts_with("<tr><td>") {
-            if row_class.get(i).copied().unwrap_or(false) {
-                marked.push_str(&line.replacen("<tr>", "<tr class=\"override\">", 1));
-            } else {
-                marked.push_str(line);
-            }
-            i += 1;
-        } else {
-            marked.push_str(line);
-        }
-    }
-    o.push_str(&marked);
+    let marked: Vec<bool> = r.timeline.iter().map(|t| t.kind == "override").collect();
+    let head = [
+        "time",
+        "change",
+        "kind",
+        "by",
+        "reason",
+        "gates at that moment",
+    ];
+    marked_table(o, &head, &rows, &marked);
     o.push_str("</section>\n");
 }
 
