@@ -289,3 +289,32 @@ async fn the_cli_refuses_a_migration_the_store_never_saw() {
             .is_err()
     );
 }
+
+#[tokio::test]
+async fn a_migration_that_only_started_reports_plainly() {
+    let tdb = TestDb::sqlite().await.unwrap();
+    let config = report_support::config(&tdb.url);
+    let store = Store::open(tdb.connect().await, "incident-statuses")
+        .await
+        .unwrap();
+    for format in [Format::Md, Format::Json, Format::Html] {
+        let text = build(&store, &config, &options(format, false))
+            .await
+            .unwrap();
+        assert!(!text.is_empty(), "{format:?}");
+        if format != Format::Json {
+            assert!(text.contains("No phase change recorded"), "{format:?}");
+            assert!(text.contains("No action recorded"), "{format:?}");
+        }
+    }
+    let doc: serde_json::Value = serde_json::from_str(
+        &build(&store, &config, &options(Format::Json, false))
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(doc["migration"]["phase"], "plan");
+    assert_eq!(doc["backfill"][0]["status"], "pending");
+    assert_eq!(doc["verification"][0]["upper_bound_95"], 1.0);
+    assert_eq!(doc["latency"][0]["verdict"], "too_few");
+}
