@@ -2,6 +2,7 @@
 //! with file:line:column and a hint. Nothing else in migtui reads TOML.
 
 mod model;
+mod notify;
 mod parse;
 mod read;
 mod sections;
@@ -9,6 +10,7 @@ mod source;
 mod steps;
 
 pub use model::*;
+pub use notify::{NotifyCommand, NotifyConfig, NotifyEvent};
 
 /// Every problem found in a migration file, each with its place and a hint.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -40,6 +40,8 @@ pub struct Config {
     pub paths: Vec<ReadPath>,
     pub backups: Vec<BackupSpec>,
     pub contract: Option<ContractConfig>,
+    /// `[notify]`: who is told about phase changes, one-way doors, rollbacks and overrides.
+    pub notify: Option<super::NotifyConfig>,
     /// Every value substituted from `${ENV}` plus URL passwords: masked wherever migtui prints.
     pub secrets: crate::secret::Secrets,
 }

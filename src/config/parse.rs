@@ -28,6 +28,7 @@ const SECTIONS: &[&str] = &[
     "path",
     "backup",
     "contract",
+    "notify",
 ];
 
 /// What a name in the file refers to.
@@ -151,6 +152,9 @@ pub(crate) fn config(cx: &mut Cx<'_>, root: &DeTable<'_>, path: &Path) -> Option
     let contract = top
         .table(cx, "contract")
         .and_then(|s| sections::contract(cx, &s, &mut refs));
+    let notify = top
+        .table(cx, "notify")
+        .and_then(|s| super::notify::notify(cx, &s));
 
     refs.check_unique(cx);
     let db_names: Vec<&str> = declared_databases.iter().map(String::as_str).collect();
@@ -179,6 +183,7 @@ pub(crate) fn config(cx: &mut Cx<'_>, root: &DeTable<'_>, path: &Path) -> Option
         paths,
         backups,
         contract,
+        notify,
         secrets: crate::secret::Secrets::new(secrets),
     })
 }

@@ -6,6 +6,7 @@ pub mod backup;
 pub mod contract;
 pub mod flag;
 pub mod gates;
+pub mod notify;
 pub mod phase;
 pub mod preflight;
 pub mod probe;

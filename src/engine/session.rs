@@ -70,6 +70,8 @@ pub(crate) struct Shared {
     pub backfill: backfill_task::BackfillTask,
     /// The backup running beside the command loop, if any (one at a time).
     pub backup: std::sync::Mutex<Option<JoinHandle<()>>>,
+    /// Notifications on their way (`[notify]`), waited for (bounded) on shutdown.
+    pub notifications: crate::engine::notify::Pending,
 }
 
 impl Shared {
@@ -227,6 +229,7 @@ impl Session {
             verify_requests,
             backfill: backfill_task::BackfillTask::new(),
             backup: std::sync::Mutex::new(None),
+            notifications: Default::default(),
         });
         let (tx, rx) = mpsc::channel(COMMAND_CAPACITY);
         let (poke_tx, poke_rx) = mpsc::channel(COMMAND_CAPACITY);
@@ -286,6 +289,8 @@ impl SessionHandle {
 
     /// Stop the session: release the lease, stop the tasks, close the pools; returns when done.
     pub async fn shutdown(&self) {
+        // A CLI command exits right after: let its notifications reach their command first.
+        self.shared.notifications.drain().await;
         let _ = self.request(Command::Shutdown).await;
         self.join().await;
     }

@@ -91,6 +91,11 @@ pub(crate) const STEPS: &[Step] = &[
         version: 5,
         tables: &[&CHECKPOINTS],
     },
+    // Backfill: rows, retries and throttled time per interval (the report's rate over time).
+    Step {
+        version: 6,
+        tables: &[&BACKFILL_SAMPLES],
+    },
 ];
 
 const _: () = assert!(STEPS[STEPS.len() - 1].version == SCHEMA_VERSION);
@@ -311,6 +316,24 @@ pub(crate) const CHECKPOINTS: Table = Table {
     ],
     primary_key: &["migration", "step"],
     indexes: &[],
+};
+
+/// What each backfill step did over an interval of about 10 s: rows, retries and throttled
+/// time, so the report can show the rate over time after the process is gone.
+pub(crate) const BACKFILL_SAMPLES: Table = Table {
+    name: "migtui_backfill_samples",
+    columns: &[
+        col("id", Serial),
+        col("migration", Key),
+        col("step", Key),
+        col("at_us", BigInt),
+        col("interval_ms", BigInt),
+        col("rows_done", BigInt),
+        col("retries", BigInt),
+        col("throttled_ms", BigInt),
+    ],
+    primary_key: &[],
+    indexes: &[("migtui_backfill_samples_by_time", &["migration", "at_us"])],
 };
 
 fn col_type(d: &dyn Dialect, ty: ColType) -> &'static str {

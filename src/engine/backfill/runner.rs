@@ -143,7 +143,12 @@ struct StepRun<'a> {
     sticky_types: BTreeMap<String, String>,
     in_flight: InFlight,
     last_lag_sample: Option<Instant>,
+    /// When the last rate sample was written, and the counters then (`migtui_backfill_samples`).
+    sampled: (Instant, u64, u64, u64),
 }
+
+/// How often a step writes a rate sample for the report.
+const SAMPLE_EVERY: Duration = Duration::from_secs(10);
 
 enum ChunkOutcome {
     /// Nothing left up to the high-water mark.
@@ -179,6 +184,7 @@ impl<'a> StepRun<'a> {
             sticky_types: BTreeMap::new(),
             in_flight: Arc::new(Mutex::new(None)),
             last_lag_sample: None,
+            sampled: (Instant::now(), 0, 0, 0),
         }
     }
 
@@ -194,6 +200,31 @@ impl<'a> StepRun<'a> {
                 *slot = sp;
             }
         });
+    }
+
+    /// Record rows, retries and throttled time since the last sample, every [`SAMPLE_EVERY`]
+    /// (or now, when `force`). A lost sample costs the report one chart point, never data, so
+    /// a failure to write one is not an error of the step.
+    async fn sample(&mut self, force: bool) {
+        let (at, rows, retries, throttled) = self.sampled;
+        let elapsed = at.elapsed();
+        let p = &self.progress;
+        if (!force && elapsed < SAMPLE_EVERY) || (p.rows_done == rows && p.retries == retries) {
+            return;
+        }
+        let delta =
+            |now: u64, then: u64| i64::try_from(now.saturating_sub(then)).unwrap_or(i64::MAX);
+        let sample = crate::store::BackfillSample {
+            step: self.step.name.clone(),
+            at_us: 0,
+            interval_ms: i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX),
+            rows: delta(p.rows_done, rows),
+            retries: delta(p.retries, retries),
+            throttled_ms: delta(p.throttled_ms, throttled),
+        };
+        self.sampled = (Instant::now(), p.rows_done, p.retries, p.throttled_ms);
+        let _ = crate::store::record_backfill_sample(&self.ctx.store_db, self.migration(), &sample)
+            .await;
     }
 
     fn cancelled(&self) -> bool {
@@ -257,6 +288,7 @@ impl<'a> StepRun<'a> {
         };
         let source = self.ctx.dbs[&plan.source_db].clone();
         self.progress.rows_done = cp.rows_done;
+        self.sampled.1 = cp.rows_done;
         self.progress.chunks = cp.chunks;
         self.progress.high_water = cp.high_water.as_ref().map(|k| key_text(&plan.key, k));
         self.progress.last_key = cp.last_key.as_ref().map(|k| key_text(&plan.key, k));
@@ -322,6 +354,7 @@ impl<'a> StepRun<'a> {
                     cp.rows_done = self.progress.rows_done;
                     cp.last_key = Some(last_key);
                     self.publish();
+                    self.sample(false).await;
                     self.emit(BackfillEvent::Chunk {
                         step: plan.name.clone(),
                         rows,
@@ -338,6 +371,7 @@ impl<'a> StepRun<'a> {
     }
 
     async fn complete(&mut self, plan: &StepPlan) -> Result<(), BackfillError> {
+        self.sample(true).await;
         checkpoint::finish(
             &self.ctx.store_db,
             self.migration(),
@@ -360,6 +394,7 @@ impl<'a> StepRun<'a> {
     }
 
     async fn fail(&mut self, e: BackfillError) -> BackfillError {
+        self.sample(true).await;
         let text = self.ctx.config.secrets.mask(&e.to_string());
         let _ = checkpoint::finish(
             &self.ctx.store_db,
@@ -380,6 +415,7 @@ impl<'a> StepRun<'a> {
     }
 
     async fn cancel(&mut self, plan: &StepPlan) -> BackfillError {
+        self.sample(true).await;
         self.progress.state = StepState::Cancelled;
         self.publish();
         self.emit(BackfillEvent::Cancelled {

@@ -391,6 +391,7 @@ async fn fire(shared: &Shared, reason: &str, commands: &mpsc::WeakSender<Envelop
             flag_error: flag_error.clone(),
         });
     });
+    crate::engine::notify::auto_rollback(shared, at_us, &reason);
     shared.emit(Event::AutoRollback { reason, flag_error });
 }
 

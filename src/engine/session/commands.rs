@@ -253,7 +253,10 @@ async fn advance(
         &shared.operator,
     );
     match shared.bounded("recording the phase change", done).await {
-        Ok(record) => Ok(Outcome::Moved { record }),
+        Ok(record) => {
+            crate::engine::notify::phase_changed(shared, &record);
+            Ok(Outcome::Moved { record })
+        }
         Err(e) => transition_failed(shared, "advance", state.phase, to, reason, e).await,
     }
 }
@@ -286,7 +289,10 @@ async fn rollback(shared: &Shared, reason: Option<String>) -> Result<Outcome, Se
         &shared.operator,
     );
     match shared.bounded("recording the rollback", done).await {
-        Ok(record) => Ok(Outcome::Moved { record }),
+        Ok(record) => {
+            crate::engine::notify::phase_changed(shared, &record);
+            Ok(Outcome::Moved { record })
+        }
         Err(e) => transition_failed(shared, "rollback", state.phase, to, reason, e).await,
     }
 }
