@@ -1,1 +1,3 @@
 //! Widgets shared by several screens.
+pub mod time_chart;
+pub mod units;
