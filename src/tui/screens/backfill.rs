@@ -11,6 +11,7 @@ use crate::engine::backfill::{StepProgress, StepState};
 use crate::tui::action::{Action, Effect};
 use crate::tui::state::AppState;
 use crate::tui::theme::Theme;
+use crate::tui::widgets::key_hints::key_for;
 use crate::tui::widgets::time_chart::{self, Reference, Series};
 use crate::tui::widgets::units::{clip, count, ms, rate, secs};
 
@@ -65,15 +66,6 @@ pub fn eta_label(p: &StepProgress) -> String {
     }
 }
 
-/// The key bound to `action` on this screen, for hints in empty states.
-fn key_for(state: &AppState, action: Action) -> Option<String> {
-    state
-        .keymap
-        .for_screen(state.screen)
-        .find(|b| b.action == action)
-        .map(|b| b.key.clone())
-}
-
 pub fn render(state: &AppState, theme: &Theme, frame: &mut Frame, area: Rect) {
     let bf = &state.snapshot.backfill;
     let [head, rest] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(area);
@@ -92,9 +84,11 @@ pub fn render(state: &AppState, theme: &Theme, frame: &mut Frame, area: Rect) {
         );
         return;
     }
-    let per_step: u16 = if area.width >= 120 { 3 } else { 2 };
-    let steps_h =
-        (bf.steps.len() as u16 * per_step + 1).min(rest.height.saturating_sub(6).max(per_step + 1));
+    // Three lines a step (the third: why it holds, its error, or where it is) when they fit
+    // above a chart of at least six lines; two otherwise.
+    let n = bf.steps.len() as u16;
+    let per_step: u16 = if n * 3 + 1 + 6 <= rest.height { 3 } else { 2 };
+    let steps_h = (n * per_step + 1).min(rest.height.saturating_sub(6).max(per_step + 1));
     let [list, chart] =
         Layout::vertical([Constraint::Length(steps_h), Constraint::Min(5)]).areas(rest);
     steps(state, theme, frame, list, per_step);
@@ -186,8 +180,8 @@ fn steps(state: &AppState, theme: &Theme, frame: &mut Frame, area: Rect, per_ste
         if per_step > 2 {
             frame.render_widget(Paragraph::new(holds(p, theme)), lines[2]);
         } else if !p.paused_by.is_empty() || p.error.is_some() {
-            // Narrow: the hold or error replaces the figures' tail on the same line.
-            let mut l = figures(p, theme, false);
+            // Two lines a step: why it holds (or its error) matters more than the figures.
+            let mut l = Line::raw(format!("    {}", rate(p.rows_per_second)));
             l.spans.extend(holds(p, theme).spans);
             frame.render_widget(Paragraph::new(l), lines[1]);
         }
@@ -209,23 +203,28 @@ fn figures(p: &StepProgress, theme: &Theme, wide: bool) -> Line<'static> {
             ms(p.last_chunk_ms)
         )),
     ];
-    let retry_style = if p.retries > 0 {
-        theme.warn
-    } else {
-        theme.muted
-    };
-    spans.push(Span::styled(
-        format!("  retries {}", p.retries),
-        retry_style,
-    ));
-    spans.push(Span::styled(
-        format!("  throttled {}", secs(p.throttled_ms as f64 / 1000.0)),
-        if p.throttled_ms > 0 {
+    // Narrow: zero retries and no throttling go unsaid, to keep the line on screen.
+    if wide || p.retries > 0 {
+        let retry_style = if p.retries > 0 {
             theme.warn
         } else {
             theme.muted
-        },
-    ));
+        };
+        spans.push(Span::styled(
+            format!("  retries {}", p.retries),
+            retry_style,
+        ));
+    }
+    if wide || p.throttled_ms > 0 {
+        spans.push(Span::styled(
+            format!("  throttled {}", secs(p.throttled_ms as f64 / 1000.0)),
+            if p.throttled_ms > 0 {
+                theme.warn
+            } else {
+                theme.muted
+            },
+        ));
+    }
     if wide {
         spans.push(Span::styled(
             format!("  chunks {}", count(p.chunks)),

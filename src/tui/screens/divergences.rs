@@ -201,7 +201,11 @@ pub fn on_action(state: &mut AppState, action: Action) -> Vec<Effect> {
         }
         Action::PageDown => {
             // The next page starts at its first row; on the last page, go to its last row.
-            v.selected = if v.next_page() { 0 } else { n.saturating_sub(1) };
+            v.selected = if v.next_page() {
+                0
+            } else {
+                n.saturating_sub(1)
+            };
         }
         Action::PageUp => {
             v.prev_page(false);

@@ -25,6 +25,16 @@ use crate::tui::theme::Theme;
 use crate::tui::widgets::time_chart::{self, Reference, Series};
 use crate::tui::widgets::units::{clip, count, ms, opt_ms, pct};
 
+/// The histogram's buckets merged for a narrow box: indexes into `BUCKET_LABELS`, label.
+const NARROW_BUCKETS: [(&[usize], &str); 6] = [
+    (&[0], "1"),
+    (&[1, 2], "5"),
+    (&[3, 4], "20"),
+    (&[5, 6], "100"),
+    (&[7, 8], "500"),
+    (&[9, 10], "more"),
+];
+
 /// Metric rows are written every 10 s; reading them again sooner shows nothing new.
 const METRICS_REFRESH_US: i64 = 10_000_000;
 
@@ -98,10 +108,11 @@ pub fn render(state: &AppState, theme: &Theme, frame: &mut Frame, area: Rect) {
     let sel = state.latency.selected.min(paths.len() - 1);
     let p = &paths[sel];
     let list_h = (paths.len() as u16).min((area.height / 6).max(1));
+    let verdict_h = if area.width >= 120 { 1 } else { 2 };
     let [list, stats, verdict, bottom] = Layout::vertical([
         Constraint::Length(list_h),
         Constraint::Length(8),
-        Constraint::Length(1),
+        Constraint::Length(verdict_h),
         Constraint::Min(5),
     ])
     .areas(area);
@@ -119,7 +130,10 @@ pub fn render(state: &AppState, theme: &Theme, frame: &mut Frame, area: Rect) {
     if let Some(e) = p.problem.as_ref().or(state.latency.error.as_ref()) {
         spans.push(Span::styled(format!("  ({e})"), theme.warn));
     }
-    frame.render_widget(Paragraph::new(Line::from(spans)), verdict);
+    frame.render_widget(
+        Paragraph::new(Line::from(spans)).wrap(Wrap { trim: true }),
+        verdict,
+    );
     let split = if bottom.width >= 120 { 60 } else { 55 };
     let [chart, hist] = Layout::horizontal([
         Constraint::Percentage(split),
@@ -237,7 +251,7 @@ fn p95_chart(state: &AppState, p: &PathLatency, theme: &Theme, frame: &mut Frame
             h.old_p95.clone(),
             h.new_p95.clone(),
             METRICS_SPAN_US as f64 / 1e6,
-            "p95 per 10 s, last hour",
+            "p95 per 10 s (migtui_metrics)",
         ),
         None => {
             let pts = |side: &str| {
@@ -291,7 +305,13 @@ fn histogram(state: &AppState, p: &PathLatency, theme: &Theme, frame: &mut Frame
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(theme.border)
-        .title(Span::styled(" distribution, last hour (ms) ", theme.title));
+        .title(Line::from(vec![
+            Span::styled(" ms, last hour: ", theme.title),
+            Span::styled("old", theme.old_path),
+            Span::styled(" / ", theme.muted),
+            Span::styled("new", theme.new_path),
+            Span::styled(" share ", theme.title),
+        ]));
     let Some(h) = state
         .latency
         .paths
@@ -312,31 +332,50 @@ fn histogram(state: &AppState, p: &PathLatency, theme: &Theme, frame: &mut Frame
         );
         return;
     };
-    let share = |counts: &[u64], i: usize| -> (u64, String) {
-        let total: u64 = counts.iter().sum();
-        let f = if total == 0 {
-            0.0
-        } else {
-            counts[i] as f64 / total as f64
+    // Two bars and a gap per bucket. Every bucket when the labels fit (two cells a bar);
+    // in a narrow box, neighbouring buckets merged so the labels still read.
+    let (old, new, labels): (Vec<u64>, Vec<u64>, Vec<&str>) = if area.width >= 2 + 11 * 5 {
+        (
+            h.old_hist.clone(),
+            h.new_hist.clone(),
+            BUCKET_LABELS.to_vec(),
+        )
+    } else {
+        let merge = |c: &[u64]| -> Vec<u64> {
+            NARROW_BUCKETS
+                .iter()
+                .map(|(ix, _)| ix.iter().map(|i| c.get(*i).copied().unwrap_or(0)).sum())
+                .collect()
         };
-        ((f * 1000.0).round() as u64, format!("{:.0}", f * 100.0))
+        let labels = NARROW_BUCKETS.iter().map(|(_, l)| *l).collect();
+        (merge(&h.old_hist), merge(&h.new_hist), labels)
     };
-    let wide = area.width >= 70;
-    let groups: Vec<BarGroup> = BUCKET_LABELS
+    // Shares (‰ of the side's answers), so sides with different probe counts compare.
+    let share = |counts: &[u64], i: usize| -> u64 {
+        let total: u64 = counts.iter().sum();
+        if total == 0 {
+            0
+        } else {
+            (counts[i] as f64 * 1000.0 / total as f64).round() as u64
+        }
+    };
+    let groups_n = labels.len() as u16;
+    let bar_w = (area.width.saturating_sub(2 + groups_n) / (2 * groups_n)).clamp(1, 4);
+    let groups: Vec<BarGroup> = labels
         .iter()
         .enumerate()
         .map(|(i, label)| {
-            let (o, ot) = share(&h.old_hist, i);
-            let (n, nt) = share(&h.new_hist, i);
+            // No value text: two numbers side by side in narrow bars read as one.
+            let bar = |v: u64, style| Bar::default().value(v).text_value("").style(style);
             BarGroup::default().label(Line::from(*label)).bars(&[
-                Bar::default().value(o).text_value(ot).style(theme.old_path),
-                Bar::default().value(n).text_value(nt).style(theme.new_path),
+                bar(share(&old, i), theme.old_path),
+                bar(share(&new, i), theme.new_path),
             ])
         })
         .collect();
     let mut chart = BarChart::default()
         .block(block)
-        .bar_width(if wide { 2 } else { 1 })
+        .bar_width(bar_w)
         .bar_gap(0)
         .group_gap(1)
         .value_style(theme.muted)

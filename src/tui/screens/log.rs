@@ -157,7 +157,7 @@ pub fn render(state: &AppState, theme: &Theme, frame: &mut Frame, area: Rect) {
     let start = end.saturating_sub(height);
     let wide = inner.width >= 120;
     let who_w = if wide { 24 } else { 14 };
-    let text_w = (inner.width as usize).saturating_sub(if wide { 20 } else { 9 } + who_w + 2);
+    let text_w = (inner.width as usize).saturating_sub(if wide { 20 } else { 9 } + who_w + 4);
     let rendered: Vec<Line> = lines[start..end]
         .iter()
         .map(|e| {
@@ -176,8 +176,16 @@ pub fn render(state: &AppState, theme: &Theme, frame: &mut Frame, area: Rect) {
             } else {
                 theme.muted
             };
+            // A glyph as well as a colour: the level still reads under NO_COLOR.
+            let mark = match e.level {
+                Level::Danger => "✗ ",
+                Level::Warn => "! ",
+                Level::Ok => "✓ ",
+                Level::Info => "  ",
+            };
             Line::from(vec![
                 Span::styled(format!("{at} "), theme.muted),
+                Span::styled(mark, theme.level(e.level)),
                 Span::styled(format!("{:<who_w$} ", clip(&who, who_w)), who_style),
                 Span::styled(clip(&e.text, text_w), theme.level(e.level)),
             ])

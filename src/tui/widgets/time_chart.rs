@@ -52,6 +52,10 @@ pub fn render(
             .collect()
     };
     let data: Vec<Vec<(f64, f64)>> = series.iter().map(|s| to_xy(&s.points)).collect();
+    // Reach back only as far as the data does (at least a minute), so a young series is not
+    // squeezed against the right edge.
+    let oldest = data.iter().flatten().map(|p| -p.0).fold(0.0_f64, f64::max);
+    let span_secs = span_secs.min((oldest / 60.0).ceil().max(1.0) * 60.0);
     if data.iter().all(Vec::is_empty) {
         frame.render_widget(
             Paragraph::new(Line::styled(empty.to_string(), theme.muted)).block(block),

@@ -22,7 +22,7 @@ pub fn rate(per_sec: f64) -> String {
     } else if r >= 1e4 {
         format!("{:.1}k/s", r / 1e3)
     } else if r >= 10.0 {
-        format!("{r:.0}/s")
+        format!("{}/s", count(r.round() as u64))
     } else {
         format!("{r:.1}/s")
     }

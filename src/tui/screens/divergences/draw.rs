@@ -9,8 +9,10 @@ use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState, 
 
 use super::{View, diff_columns, row_sql, typed_key};
 use crate::store::{DivergenceRecord, DivergenceStatus};
+use crate::tui::action::Action;
 use crate::tui::state::AppState;
 use crate::tui::theme::Theme;
+use crate::tui::widgets::key_hints::hints;
 use crate::tui::widgets::units::{ago, clip, count, pct, stamp};
 
 pub fn render(state: &AppState, theme: &Theme, frame: &mut Frame, area: Rect) {
@@ -103,20 +105,18 @@ fn summary_lines(state: &AppState, theme: &Theme, width: u16) -> Vec<Line<'stati
 fn filter_line(v: &View, theme: &Theme) -> Line<'static> {
     let status = v.status.map_or("all", DivergenceStatus::as_str);
     let check = v.check.as_deref().unwrap_or("all").to_string();
-    let text = if v.text.is_empty() {
-        "—".to_string()
-    } else {
-        format!("\"{}\"", v.text)
-    };
+    let text = format!("\"{}\"", v.text);
     let mut spans = vec![
         Span::styled("status ", theme.muted),
         Span::styled(status.to_string(), theme.accent),
         Span::styled("  check ", theme.muted),
         Span::styled(check, theme.accent),
-        Span::styled("  text ", theme.muted),
-        Span::styled(text, theme.accent),
-        Span::styled(format!("  page {}", v.page()), theme.muted),
     ];
+    if !v.text.is_empty() {
+        spans.push(Span::styled("  text ", theme.muted));
+        spans.push(Span::styled(text, theme.accent));
+    }
+    spans.push(Span::styled(format!("  page {}", v.page()), theme.muted));
     if v.more {
         spans.push(Span::styled("+", theme.muted));
     }
@@ -223,6 +223,7 @@ fn table(state: &AppState, theme: &Theme, frame: &mut Frame, area: Rect) {
     let table = Table::new(rows, widths)
         .header(Row::new(header).style(theme.title))
         .row_highlight_style(theme.selection)
+        .highlight_symbol("▶ ")
         .block(block);
     let mut ts = TableState::default().with_selected(Some(v.selected));
     frame.render_stateful_widget(table, area, &mut ts);
@@ -271,7 +272,16 @@ fn detail(state: &AppState, row: &DivergenceRecord, theme: &Theme, frame: &mut F
             Line::from(first),
             second,
             Line::styled(
-                "r recheck · a acknowledge · y copy key · o SQL · esc back",
+                hints(
+                    state,
+                    &[
+                        (Action::Recheck, "recheck"),
+                        (Action::Acknowledge, "acknowledge"),
+                        (Action::CopyKey, "copy key"),
+                        (Action::ShowSql, "SQL"),
+                        (Action::Back, "back"),
+                    ],
+                ),
                 theme.muted,
             ),
         ]),

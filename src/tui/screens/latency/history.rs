@@ -52,14 +52,14 @@ pub fn summarize(rows: &[MetricRow]) -> BTreeMap<String, PathHistory> {
         }
     }
     for ((path, side), tally) in merge(rows) {
+        // Each recorded HDR bucket counted once, by its value (`count_between` would count a
+        // bucket that straddles an edge on both sides).
         let mut buckets = vec![0_u64; BUCKET_LABELS.len()];
-        let mut lo = 0_u64;
-        for (i, hi) in BUCKET_EDGES_US.iter().enumerate() {
-            buckets[i] = tally.hist.count_between(lo, hi - 1);
-            lo = *hi;
+        for v in tally.hist.iter_recorded() {
+            let us = v.value_iterated_to();
+            let i = BUCKET_EDGES_US.partition_point(|edge| *edge <= us);
+            buckets[i] += u64::from(v.count_at_value());
         }
-        let above = tally.hist.len().saturating_sub(buckets.iter().sum());
-        buckets[BUCKET_LABELS.len() - 1] = above;
         let h = out.entry(path).or_default();
         let errors = tally.errors + tally.timeouts;
         match side {
