@@ -1047,3 +1047,50 @@ fn a_short_backfill_screen_still_says_why_a_step_holds() {
         "the chart keeps some room: {text}"
     );
 }
+
+#[test]
+fn the_drill_down_follows_up_and_down() {
+    let mut s = on(ScreenId::Divergences);
+    screens::on_action(&mut s, Action::Open);
+    screens::on_action(&mut s, Action::Down);
+    assert!(s.divergences.detail);
+    assert_eq!(s.divergences.selected_row().unwrap().key_text, "2");
+    let text = draw(&s, 80, 24);
+    assert!(text.contains("orders key 2"), "{text}");
+}
+
+#[test]
+fn latency_history_is_read_again_every_ten_seconds_not_more() {
+    let mut s = AppState::new(snapshot(), keymap(), NOW);
+    s.screen = ScreenId::Latency;
+    let first = load::due(&s);
+    assert!(matches!(&first[..], [Request::Metrics { .. }]));
+    // Asked again a second later while the first read is in flight: the same request.
+    s.now_us += SEC;
+    assert_eq!(load::due(&s), first);
+    latency::apply_metrics(&mut s, 0, Ok(Default::default()));
+    assert!(load::due(&s).is_empty());
+    s.now_us += 10 * SEC;
+    assert_eq!(load::due(&s).len(), 1);
+    // A failed read is shown, and tried again on the same schedule.
+    latency::apply_metrics(&mut s, 0, Err("timeout".into()));
+    assert!(draw(&s, 160, 48).contains("the latency history could not be read: timeout"));
+    assert!(load::due(&s).is_empty());
+}
+
+#[test]
+fn a_missing_row_says_so_in_the_drill_down() {
+    let mut s = on(ScreenId::Divergences);
+    let mut d = divergence("orders", 77, DivergenceStatus::Open);
+    d.kind = "missing_in_new".into();
+    d.columns.clear();
+    (d.new_raw, d.new_norm) = (None, None);
+    give(&mut s, Ok(vec![d]));
+    screens::on_action(&mut s, Action::Open);
+    let text = draw(&s, 80, 24);
+    assert!(
+        text.contains("missing new") && text.contains("(no row)"),
+        "{text}"
+    );
+    assert!(!text.contains("(no column)"), "{text}");
+}

@@ -182,9 +182,8 @@ pub fn on_action(state: &mut AppState, action: Action) -> Vec<Effect> {
         .collect();
     let v = &mut state.divergences;
     let n = v.rows.len();
+    // Up and Down move between divergences in the table and in the drill-down alike.
     match action {
-        Action::Down if v.detail => {}
-        Action::Up if v.detail => {}
         Action::Down => {
             if v.selected + 1 < n {
                 v.selected += 1;

@@ -54,8 +54,11 @@ pub fn due(state: &AppState) -> Vec<Request> {
     if v.loaded_at_us
         .is_none_or(|at| state.now_us - at >= METRICS_REFRESH_US)
     {
+        // On a 10 s grid: asked again while the last read is in flight, the request is the
+        // same one, and the app does not start it twice.
+        let since = state.now_us - METRICS_SPAN_US;
         vec![Request::Metrics {
-            since_us: state.now_us - METRICS_SPAN_US,
+            since_us: since - since.rem_euclid(METRICS_REFRESH_US),
         }]
     } else {
         Vec::new()

@@ -325,14 +325,24 @@ fn detail(state: &AppState, row: &DivergenceRecord, theme: &Theme, frame: &mut F
 fn columns(row: &DivergenceRecord, theme: &Theme, frame: &mut Frame, area: Rect) {
     let diffs = diff_columns(row);
     let wide = area.width >= 140;
-    let none = "(no row)".to_string();
-    let cell = |v: &Option<String>, differs: bool, style: Style| {
-        Cell::from(v.clone().unwrap_or_else(|| none.clone())).style(if differs {
+    // A missing value: the side has no row at all, or its row lacks the column.
+    let absent = |side: &Option<serde_json::Value>| {
+        if side.is_none() {
+            "(no row)"
+        } else {
+            "(no column)"
+        }
+    };
+    let (old_none, new_none) = (absent(&row.old_raw), absent(&row.new_raw));
+    let cell = |v: &Option<String>, differs: bool, style: Style, none: &str| {
+        Cell::from(v.clone().unwrap_or_else(|| none.to_string())).style(if differs {
             style
         } else {
             theme.fg
         })
     };
+    let old_cell = |v: &Option<String>, differs: bool| cell(v, differs, theme.diff_old, old_none);
+    let new_cell = |v: &Option<String>, differs: bool| cell(v, differs, theme.diff_new, new_none);
     let mut rows = Vec::new();
     for d in &diffs {
         let mark = if d.differs { "≠ " } else { "  " };
@@ -344,23 +354,23 @@ fn columns(row: &DivergenceRecord, theme: &Theme, frame: &mut Frame, area: Rect)
         if wide {
             rows.push(Row::new(vec![
                 name,
-                cell(&d.old_raw, d.differs, theme.diff_old),
-                cell(&d.new_raw, d.differs, theme.diff_new),
-                cell(&d.old_norm, d.differs, theme.diff_old),
-                cell(&d.new_norm, d.differs, theme.diff_new),
+                old_cell(&d.old_raw, d.differs),
+                new_cell(&d.new_raw, d.differs),
+                old_cell(&d.old_norm, d.differs),
+                new_cell(&d.new_norm, d.differs),
             ]));
             continue;
         }
         rows.push(Row::new(vec![
             name,
-            cell(&d.old_raw, d.differs, theme.diff_old),
-            cell(&d.new_raw, d.differs, theme.diff_new),
+            old_cell(&d.old_raw, d.differs),
+            new_cell(&d.new_raw, d.differs),
         ]));
         if d.old_norm != d.old_raw || d.new_norm != d.new_raw {
             rows.push(Row::new(vec![
                 Cell::from("   normalized").style(theme.muted),
-                cell(&d.old_norm, d.differs, theme.diff_old),
-                cell(&d.new_norm, d.differs, theme.diff_new),
+                old_cell(&d.old_norm, d.differs),
+                new_cell(&d.new_norm, d.differs),
             ]));
         }
     }
