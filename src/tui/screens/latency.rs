@@ -112,15 +112,22 @@ pub fn render(state: &AppState, theme: &Theme, frame: &mut Frame, area: Rect) {
     let p = &paths[sel];
     let list_h = (paths.len() as u16).min((area.height / 6).max(1));
     let verdict_h = if area.width >= 120 { 1 } else { 2 };
+    // A short screen shows the 1 and 10 minute windows, leaving the chart room to read.
+    let windows = if area.height >= 26 {
+        p.windows.len()
+    } else {
+        2
+    }
+    .min(p.windows.len());
     let [list, stats, verdict, bottom] = Layout::vertical([
         Constraint::Length(list_h),
-        Constraint::Length(8),
+        Constraint::Length(2 + 2 * windows as u16),
         Constraint::Length(verdict_h),
         Constraint::Min(5),
     ])
     .areas(area);
     path_list(state, theme, frame, list, sel);
-    stats_table(p, theme, frame, stats);
+    stats_table(p, windows, theme, frame, stats);
     let mut spans = vec![
         Span::styled("budget ", theme.muted),
         Span::raw(p.budget.clone()),
@@ -216,10 +223,10 @@ fn side_row<'a>(
     ])
 }
 
-/// p50/p95/p99, probes and errors per window and side.
-fn stats_table(p: &PathLatency, theme: &Theme, frame: &mut Frame, area: Rect) {
+/// p50/p95/p99, probes and errors per side, for the first `windows` windows.
+fn stats_table(p: &PathLatency, windows: usize, theme: &Theme, frame: &mut Frame, area: Rect) {
     let mut rows = Vec::new();
-    for w in &p.windows {
+    for w in p.windows.iter().take(windows) {
         rows.push(side_row(&w.window, "old", &w.old, theme.old_path));
         rows.push(side_row("", "new", &w.new, theme.new_path));
     }
