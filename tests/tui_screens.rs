@@ -16,7 +16,7 @@ use migtui::store::{
     AuditRecord, DivergenceRecord, DivergenceStatus, Lease, MetricRow, Operator, Store,
 };
 use migtui::tui::action::{Action, Effect, Then};
-use migtui::tui::keymap::{Binding, Keymap, Scope};
+use migtui::tui::keymap::Keymap;
 use migtui::tui::load::{self, DIVERGENCE_PAGE, Loaded, Request};
 use migtui::tui::screens::{self, ScreenId, divergences, latency, log};
 use migtui::tui::state::{AppState, Level, LogEntry, LogKind};
@@ -250,32 +250,10 @@ fn audit(id: i64, action: &str, params: serde_json::Value, outcome: &str) -> Aud
     }
 }
 
-/// A few bindings, as the app's keymap would hold them (the screens read hints from it).
-fn keymap() -> Keymap {
-    let b = |key: &str, action, scope| Binding {
-        key: key.into(),
-        action,
-        description: String::new(),
-        dangerous: false,
-        scope,
-        footer: false,
-    };
-    let div = Scope::Screen(ScreenId::Divergences);
-    Keymap {
-        bindings: vec![
-            b("r", Action::Recheck, div),
-            b("a", Action::Acknowledge, div),
-            b("y", Action::CopyKey, div),
-            b("o", Action::ShowSql, div),
-            b("esc", Action::Back, div),
-            b("b", Action::StartBackfill, Scope::Global),
-        ],
-    }
-}
-
-/// The fixed cockpit state every snapshot draws.
+/// The fixed cockpit state every snapshot draws. The keymap is empty: the app's defaults
+/// change on their own schedule, and a screen with no binding offers no hint.
 fn fixture() -> AppState {
-    let mut s = AppState::new(snapshot(), keymap(), NOW);
+    let mut s = AppState::new(snapshot(), Keymap::default(), NOW);
     for i in 0..120 {
         let at = NOW - (120 - i) * SEC;
         let h = &mut s.history.series;
@@ -413,7 +391,7 @@ fn backfill_screen_before_it_runs() {
     s.snapshot.backfill = BackfillProgress::default();
     let text = draw(&s, 80, 24);
     assert!(
-        text.contains("the backfill has not run yet (press b to start it)"),
+        text.contains("the backfill has not run yet; its steps appear here"),
         "{text}"
     );
 }
@@ -1061,7 +1039,7 @@ fn the_drill_down_follows_up_and_down() {
 
 #[test]
 fn latency_history_is_read_again_every_ten_seconds_not_more() {
-    let mut s = AppState::new(snapshot(), keymap(), NOW);
+    let mut s = AppState::new(snapshot(), Keymap::default(), NOW);
     s.screen = ScreenId::Latency;
     let first = load::due(&s);
     assert!(matches!(&first[..], [Request::Metrics { .. }]));
