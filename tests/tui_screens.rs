@@ -699,7 +699,35 @@ fn log_lines_for_events() {
     let a = e(&Event::Audited { record: rec }).unwrap();
     assert_eq!(a.kind, LogKind::Audit);
     assert_eq!(a.who.as_deref(), Some("bob@ops-1"));
-    assert_eq!(a.text, "flag.set reason=\"go\" to=true → ok");
+    assert_eq!(a.text, "flag.set reason=go to=true → ok");
+    let spaced = e(&Event::Audited {
+        record: audit(
+            9,
+            "advance",
+            json!({"reason": "gates green", "failing_gates": [], "note": null, "seq": 2}),
+            "ok",
+        ),
+    })
+    .unwrap();
+    assert_eq!(
+        spaced.text, "advance reason=\"gates green\" seq=2 → ok",
+        "empties left out"
+    );
+    // Only confirmed divergences get a line; healed and in-flight races are counts.
+    let div = |status| Event::Divergence {
+        check: "orders".into(),
+        key: "5".into(),
+        kind: "mismatch".into(),
+        columns: vec!["total".into()],
+        status,
+    };
+    let open = e(&div(DivergenceStatus::Open)).unwrap();
+    assert_eq!(
+        (open.level, open.text.as_str()),
+        (Level::Warn, "divergence orders key 5: mismatch [total]")
+    );
+    assert!(e(&div(DivergenceStatus::Healed)).is_none());
+    assert!(e(&div(DivergenceStatus::InFlight)).is_none());
     assert_eq!(a.level, Level::Ok);
     assert_eq!(
         a.at_us,

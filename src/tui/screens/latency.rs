@@ -275,7 +275,7 @@ fn p95_chart(state: &AppState, p: &PathLatency, theme: &Theme, frame: &mut Frame
                 pts("old"),
                 pts("new"),
                 600.0,
-                "p95 (1 min window), last 10 min",
+                "p95 over the last minute, each second",
             )
         }
     };

@@ -58,7 +58,9 @@ pub fn render(
     let span_secs = span_secs.min((oldest / 60.0).ceil().max(1.0) * 60.0);
     if data.iter().all(Vec::is_empty) {
         frame.render_widget(
-            Paragraph::new(Line::styled(empty.to_string(), theme.muted)).block(block),
+            Paragraph::new(Line::styled(empty.to_string(), theme.muted))
+                .wrap(ratatui::widgets::Wrap { trim: true })
+                .block(block),
             area,
         );
         return;

@@ -35,14 +35,27 @@ pub fn audit_entry(r: &AuditRecord) -> LogEntry {
     }
 }
 
-/// `{"to": true, "reason": "go"}` → `to=true reason="go"`.
+/// `{"to": true, "reason": "go on", "gates": []}` → `reason="go on" to=true`: empty values
+/// left out, text quoted only when it has spaces.
 fn params_text(p: &serde_json::Value) -> String {
+    use serde_json::Value as J;
+    let empty = |v: &J| match v {
+        J::Null => true,
+        J::Array(a) => a.is_empty(),
+        J::Object(o) => o.is_empty(),
+        J::String(s) => s.is_empty(),
+        _ => false,
+    };
     match p {
-        serde_json::Value::Null => String::new(),
-        serde_json::Value::Object(o) => o
+        J::Null => String::new(),
+        J::Object(o) => o
             .iter()
+            .filter(|(_, v)| !empty(v))
             .map(|(k, v)| match v {
-                serde_json::Value::String(s) => format!("{k}={s:?}"),
+                J::String(s) if s.contains(char::is_whitespace) || s.contains('"') => {
+                    format!("{k}={s:?}")
+                }
+                J::String(s) => format!("{k}={s}"),
                 other => format!("{k}={other}"),
             })
             .collect::<Vec<_>>()
@@ -205,11 +218,11 @@ pub fn entry_for(ev: &Event, now_us: i64) -> Option<LogEntry> {
             columns,
             status,
         } => {
-            let level = match status {
-                DivergenceStatus::Open => Warn,
-                DivergenceStatus::Healed => Ok,
-                DivergenceStatus::InFlight | DivergenceStatus::Acknowledged => Info,
-            };
+            // Only confirmed divergences: healed and in-flight keys are races the counts on
+            // the Divergences screen already show, and a busy sample would flood the log.
+            if *status != DivergenceStatus::Open {
+                return None;
+            }
             let cols = if columns.is_empty() {
                 String::new()
             } else {
@@ -217,11 +230,8 @@ pub fn entry_for(ev: &Event, now_us: i64) -> Option<LogEntry> {
             };
             event(
                 now_us,
-                level,
-                format!(
-                    "divergence {check} key {key}: {kind}{cols} ({})",
-                    status.as_str()
-                ),
+                Warn,
+                format!("divergence {check} key {key}: {kind}{cols}"),
             )
         }
         Event::FullVerifyProgress { .. } => None,
