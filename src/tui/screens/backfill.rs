@@ -66,6 +66,7 @@ pub fn eta_label(p: &StepProgress) -> String {
     }
 }
 
+/// Draw the steps with their figures and the selected step's rate chart.
 pub fn render(state: &AppState, theme: &Theme, frame: &mut Frame, area: Rect) {
     let bf = &state.snapshot.backfill;
     let [head, rest] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(area);
@@ -286,6 +287,7 @@ fn rate_chart(state: &AppState, theme: &Theme, frame: &mut Frame, area: Rect) {
     );
 }
 
+/// Up/Down (and Top/Bottom) pick the step whose rate is charted.
 pub fn on_action(state: &mut AppState, action: Action) -> Vec<Effect> {
     let n = state.snapshot.backfill.steps.len();
     let v = &mut state.backfill;

@@ -107,6 +107,7 @@ impl View {
         self.cursors.len().max(1)
     }
 
+    /// The row under the cursor, if the page has one.
     pub fn selected_row(&self) -> Option<&DivergenceRecord> {
         self.rows.get(self.selected)
     }
@@ -169,10 +170,12 @@ pub fn set_checks(state: &mut AppState, checks: &[VerifyCheck]) {
         .collect();
 }
 
+/// Draw the per-check summary, the filters, and the table or the drill-down.
 pub fn render(state: &AppState, theme: &Theme, frame: &mut Frame, area: Rect) {
     draw::render(state, theme, frame, area);
 }
 
+/// Navigation, filters, the drill-down and the actions on the selected divergence.
 pub fn on_action(state: &mut AppState, action: Action) -> Vec<Effect> {
     let checks: Vec<String> = state
         .snapshot

@@ -49,6 +49,7 @@ pub struct View {
     pub error: Option<String>,
 }
 
+/// The metric history, when never read or older than a metric interval.
 pub fn due(state: &AppState) -> Vec<Request> {
     let v = &state.latency;
     if v.loaded_at_us
@@ -65,6 +66,7 @@ pub fn due(state: &AppState) -> Vec<Request> {
     }
 }
 
+/// A read of the metric history arrived (or failed: the error is shown).
 pub fn apply_metrics(
     state: &mut AppState,
     _since_us: i64,
@@ -81,6 +83,7 @@ pub fn apply_metrics(
     }
 }
 
+/// Up/Down pick the read path on show.
 pub fn on_action(state: &mut AppState, action: Action) -> Vec<Effect> {
     let n = state.snapshot.latency.len();
     let v = &mut state.latency;
@@ -94,6 +97,7 @@ pub fn on_action(state: &mut AppState, action: Action) -> Vec<Effect> {
     Vec::new()
 }
 
+/// Draw the paths, the selected one's figures, its p95 chart and its distribution.
 pub fn render(state: &AppState, theme: &Theme, frame: &mut Frame, area: Rect) {
     let paths = &state.snapshot.latency;
     if paths.is_empty() {

@@ -35,6 +35,7 @@ pub enum Kinds {
 }
 
 impl Kinds {
+    /// The next filter in the cycle.
     pub fn next(self) -> Kinds {
         match self {
             Kinds::All => Kinds::Audit,
@@ -44,6 +45,7 @@ impl Kinds {
         }
     }
 
+    /// How the filter line names it.
     pub fn label(self) -> &'static str {
         match self {
             Kinds::All => "all",
@@ -102,6 +104,7 @@ pub fn visible(state: &AppState) -> Vec<&LogEntry> {
         .collect()
 }
 
+/// Draw the filter line and the newest lines that fit (or those scrolled to).
 pub fn render(state: &AppState, theme: &Theme, frame: &mut Frame, area: Rect) {
     let v = &state.log_view;
     let [head, body] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(area);
@@ -194,6 +197,7 @@ pub fn render(state: &AppState, theme: &Theme, frame: &mut Frame, area: Rect) {
     frame.render_widget(Paragraph::new(rendered), inner);
 }
 
+/// Scroll (Up/Down/PageUp/PageDown/Top/Bottom) and cycle the kinds filter (Filter).
 pub fn on_action(state: &mut AppState, action: Action) -> Vec<Effect> {
     let total = visible(state).len();
     let v = &mut state.log_view;

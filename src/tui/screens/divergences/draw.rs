@@ -15,6 +15,7 @@ use crate::tui::theme::Theme;
 use crate::tui::widgets::key_hints::hints;
 use crate::tui::widgets::units::{ago, clip, count, pct, stamp};
 
+/// Draw the whole screen body.
 pub fn render(state: &AppState, theme: &Theme, frame: &mut Frame, area: Rect) {
     let v = &state.divergences;
     let summary = summary_lines(state, theme, area.width);

@@ -29,6 +29,7 @@ pub struct PathHistory {
 }
 
 impl PathHistory {
+    /// No p95 point on either side.
     pub fn is_empty(&self) -> bool {
         self.old_p95.is_empty() && self.new_p95.is_empty()
     }
