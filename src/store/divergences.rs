@@ -153,6 +153,20 @@ impl Store {
         after: Option<(&str, &str)>,
         limit: usize,
     ) -> Result<Vec<DivergenceRecord>, StoreError> {
+        self.divergence_page_matching(filter, None, after, limit)
+            .await
+    }
+
+    /// [`Store::divergence_page`] narrowed to rows whose key or differing columns contain
+    /// `text` (case-insensitive; `%` and `_` act as SQL `LIKE` wildcards), so a filtered table
+    /// still pages in the database instead of in memory.
+    pub async fn divergence_page_matching(
+        &self,
+        filter: &DivergenceFilter,
+        text: Option<&str>,
+        after: Option<(&str, &str)>,
+        limit: usize,
+    ) -> Result<Vec<DivergenceRecord>, StoreError> {
         let mut p = Params::new()
             .bind("m", self.migration.as_str())
             .bind("limit", limit.clamp(1, MAX_PAGE) as i64);
@@ -164,6 +178,10 @@ impl Store {
         if let Some(s) = filter.status {
             cond.push_str(" AND status = :st");
             p = p.bind("st", s.as_str());
+        }
+        if let Some(t) = text.map(str::trim).filter(|t| !t.is_empty()) {
+            cond.push_str(" AND (lower(key_text) LIKE :t OR lower(columns) LIKE :t)");
+            p = p.bind("t", format!("%{}%", t.to_lowercase()));
         }
         if let Some((c, k)) = after {
             cond.push_str(" AND (check_name > :ac OR (check_name = :ac AND key_text > :ak))");

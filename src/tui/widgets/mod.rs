@@ -2,3 +2,6 @@
 
 pub mod chrome;
 pub mod fmt;
+pub mod key_hints;
+pub mod time_chart;
+pub mod units;
