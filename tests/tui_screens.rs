@@ -794,19 +794,24 @@ fn log_filters_scrolls_and_reads_older_rows_once() {
         3 + 5,
         "three audit rows from the store and five event lines"
     );
-    // The Filter key cycles the kinds.
-    screens::on_action(&mut s, Action::Filter);
+    // The status key cycles the kinds; the Filter key asks for a text.
+    screens::on_action(&mut s, Action::CycleStatus);
     assert!(log::visible(&s).iter().all(|e| e.kind == LogKind::Audit));
-    screens::on_action(&mut s, Action::Filter);
+    screens::on_action(&mut s, Action::CycleStatus);
     assert!(log::visible(&s).iter().all(|e| e.kind == LogKind::Event));
-    screens::on_action(&mut s, Action::Filter);
+    screens::on_action(&mut s, Action::CycleStatus);
     assert!(
         log::visible(&s)
             .iter()
             .all(|e| matches!(e.level, Level::Warn | Level::Danger))
     );
-    screens::on_action(&mut s, Action::Filter);
+    screens::on_action(&mut s, Action::CycleStatus);
     assert_eq!(log::visible(&s).len(), all);
+    let asked = screens::on_action(&mut s, Action::Filter);
+    assert!(matches!(
+        asked.as_slice(),
+        [Effect::Prompt(p)] if p.then == Then::FilterLog
+    ));
     log::set_filter(&mut s, "BOB");
     assert_eq!(
         log::visible(&s).len(),

@@ -103,6 +103,8 @@ pub enum Then {
     },
     /// The divergence table's text filter (no command: the screen applies it).
     FilterDivergences,
+    /// The Log screen's text filter (no command: the screen applies it).
+    FilterLog,
     /// The name typed at a one-way door; when gates fail (`failing`) a reason prompt follows
     /// (`Then::Advance { with_override: true, confirm: Some(name) }`).
     ConfirmDoor {
@@ -142,7 +144,7 @@ impl Then {
                 key: key.clone(),
                 note: text,
             },
-            Then::FilterDivergences => return None,
+            Then::FilterDivergences | Then::FilterLog => return None,
             Then::ConfirmDoor { failing: true } => return None,
             Then::ConfirmDoor { failing: false } => Command::Advance {
                 override_reason: None,

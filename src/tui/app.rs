@@ -50,6 +50,7 @@ pub async fn run(session: SessionHandle, options: Options) -> Result<(), io::Err
     let (theme, theme_problems) = theme::load(choice, dir.as_deref(), theme::no_color_requested());
     let mut state = AppState::new(session.snapshot(), user.keymap, now_us());
     state.context = Context::from_config(session.config());
+    crate::tui::screens::divergences::set_checks(&mut state, &session.config().verify);
     seed_log(&mut state);
     for problem in user.problems.iter().chain(&theme_problems) {
         state.push_log(LogEntry {
@@ -355,9 +356,6 @@ fn run_effects(
 }
 
 /// Fetch a page off the render path, unless the same request is already in flight.
-// While `load::Request` has no variant (the screens that fetch are written in parallel), the
-// compiler sees this body as unreachable.
-#[allow(unreachable_code, unused_variables, unused_assignments)]
 fn start_load(
     req: load::Request,
     session: &SessionHandle,

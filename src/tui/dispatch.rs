@@ -201,6 +201,10 @@ pub fn on_action(state: &mut AppState, action: Action) -> Vec<Effect> {
 pub fn on_submit(state: &mut AppState, then: Then, text: &str) -> Vec<Effect> {
     match then {
         Then::FilterDivergences => screens::divergences::set_filter(state, text),
+        Then::FilterLog => {
+            screens::log::set_filter(state, text);
+            Vec::new()
+        }
         Then::ConfirmDoor { failing: true } => vec![Effect::Prompt(Prompt {
             title: "Override failing gates".into(),
             lines: gate_lines(state, true),

@@ -23,7 +23,7 @@ use crate::tui::load::{METRICS_SPAN_US, Request};
 use crate::tui::state::AppState;
 use crate::tui::theme::Theme;
 use crate::tui::widgets::time_chart::{self, Reference, Series};
-use crate::tui::widgets::units::{clip, count, ms, opt_ms, pct};
+use crate::tui::widgets::units::{clip, count, ms, opt_ms, percent};
 
 /// The histogram's buckets merged for a narrow box: indexes into `BUCKET_LABELS`, label.
 const NARROW_BUCKETS: [(&[usize], &str); 6] = [
@@ -221,7 +221,7 @@ fn side_row<'a>(
         Cell::from(opt_ms(s.p99_ms)),
         Cell::from(count(s.count)),
         Cell::from(match s.error_rate {
-            Some(r) if errs > 0 => format!("{} ({})", count(errs), pct(r)),
+            Some(r) if errs > 0 => format!("{} ({})", count(errs), percent(r)),
             _ => count(errs),
         }),
     ])

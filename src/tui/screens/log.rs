@@ -197,7 +197,8 @@ pub fn render(state: &AppState, theme: &Theme, frame: &mut Frame, area: Rect) {
     frame.render_widget(Paragraph::new(rendered), inner);
 }
 
-/// Scroll (Up/Down/PageUp/PageDown/Top/Bottom) and cycle the kinds filter (Filter).
+/// Scroll (Up/Down/PageUp/PageDown/Top/Bottom), filter by text (Filter) and cycle the kinds
+/// (CycleStatus).
 pub fn on_action(state: &mut AppState, action: Action) -> Vec<Effect> {
     let total = visible(state).len();
     let v = &mut state.log_view;
@@ -209,7 +210,19 @@ pub fn on_action(state: &mut AppState, action: Action) -> Vec<Effect> {
         Action::PageDown => v.scroll = v.scroll.saturating_sub(PAGE_LINES),
         Action::Top => v.scroll = top,
         Action::Bottom | Action::Back => v.scroll = 0,
-        Action::Filter | Action::CycleStatus => {
+        Action::Filter => {
+            return vec![Effect::Prompt(crate::tui::action::Prompt {
+                title: "Filter the log".into(),
+                lines: vec!["Lines containing this text (any case); empty shows all.".into()],
+                dangerous: false,
+                one_way: false,
+                input: Some("text".into()),
+                must_equal: None,
+                required: false,
+                then: crate::tui::action::Then::FilterLog,
+            })];
+        }
+        Action::CycleStatus => {
             v.kinds = v.kinds.next();
             v.scroll = 0;
             return vec![Effect::Toast(format!("log: showing {}", v.kinds.label()))];

@@ -13,7 +13,7 @@ use crate::engine::session::LeaseState;
 use crate::tui::action::{Action, Effect};
 use crate::tui::state::AppState;
 use crate::tui::theme::Theme;
-use crate::tui::widgets::fmt;
+use crate::tui::widgets::units;
 
 /// This screen's own view state (selection, scroll, filter).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -169,9 +169,12 @@ fn render_gates(state: &AppState, theme: &Theme, frame: &mut Frame, area: Rect) 
         }
         lines.push(Line::from(vec![
             Span::styled(format!("{mark} "), style.add_modifier(Modifier::BOLD)),
-            Span::styled(format!("{:<name_w$}", fmt::fit(&g.name, name_w)), theme.fg),
             Span::styled(
-                fmt::fit(&text, inner_w.saturating_sub(name_w + 2)),
+                format!("{:<name_w$}", units::clip(&g.name, name_w)),
+                theme.fg,
+            ),
+            Span::styled(
+                units::clip(&text, inner_w.saturating_sub(name_w + 2)),
                 if g.pass { theme.muted } else { theme.danger },
             ),
         ]));
@@ -182,7 +185,7 @@ fn render_gates(state: &AppState, theme: &Theme, frame: &mut Frame, area: Rect) 
 fn render_backfill(state: &AppState, theme: &Theme, frame: &mut Frame, area: Rect) {
     let b = &state.snapshot.backfill;
     let title = match (&b.paused, b.running) {
-        (Some(why), _) => format!("Backfill · paused: {}", fmt::fit(why, 24)),
+        (Some(why), _) => format!("Backfill · paused: {}", units::clip(why, 24)),
         (None, true) => "Backfill · running".into(),
         (None, false) => "Backfill".into(),
     };
@@ -211,7 +214,7 @@ fn render_backfill(state: &AppState, theme: &Theme, frame: &mut Frame, area: Rec
         };
         lines.push(Line::from(vec![
             Span::styled(
-                format!("{:<name_w$} ", fmt::fit(&step.step, name_w)),
+                format!("{:<name_w$} ", units::clip(&step.step, name_w)),
                 theme.fg,
             ),
             Span::styled("█".repeat(filled), bar_style),
@@ -220,8 +223,8 @@ fn render_backfill(state: &AppState, theme: &Theme, frame: &mut Frame, area: Rec
         ]));
         let total = format!(
             "{}/{}{}",
-            fmt::count(step.rows_done),
-            fmt::count(step.total_rows),
+            units::count(step.rows_done),
+            units::count(step.total_rows),
             if step.total_exact { "" } else { "~" }
         );
         let detail = match step.state {
@@ -234,11 +237,11 @@ fn render_backfill(state: &AppState, theme: &Theme, frame: &mut Frame, area: Rec
             _ => {
                 let eta = step.eta_secs.map_or_else(
                     || "ETA —".to_string(),
-                    |(lo, hi)| format!("ETA {}–{}", fmt::duration(lo), fmt::duration(hi)),
+                    |(lo, hi)| format!("ETA {}–{}", units::secs(lo), units::secs(hi)),
                 );
                 let mut d = format!(
                     "  {total} · {} rows/s · {eta}",
-                    fmt::count(step.rows_per_second.round() as u64)
+                    units::count(step.rows_per_second.round() as u64)
                 );
                 if !step.paused_by.is_empty() {
                     d.push_str(&format!(" · held: {}", step.paused_by.join(", ")));
@@ -251,7 +254,7 @@ fn render_backfill(state: &AppState, theme: &Theme, frame: &mut Frame, area: Rec
             _ if !step.paused_by.is_empty() => theme.warn,
             _ => theme.muted,
         };
-        lines.push(Line::styled(fmt::fit(&detail, inner_w), style));
+        lines.push(Line::styled(units::clip(&detail, inner_w), style));
     }
     frame.render_widget(Paragraph::new(lines).block(block(title, theme)), area);
 }
@@ -274,23 +277,23 @@ fn render_divergence(state: &AppState, theme: &Theme, frame: &mut Frame, area: R
                 format!("{} ", v.check),
                 theme.fg.add_modifier(Modifier::BOLD),
             ),
-            Span::styled(format!("{} divergent", fmt::count(n.divergent)), style),
+            Span::styled(format!("{} divergent", units::count(n.divergent)), style),
             Span::styled(
-                format!(" of {} compared", fmt::count(n.compared)),
+                format!(" of {} compared", units::count(n.compared)),
                 theme.muted,
             ),
         ]));
         let detail = format!(
             "  rate {} · 95% bound ≤ {}{}",
-            fmt::percent(n.observed),
-            fmt::percent(n.upper),
+            units::percent(n.observed),
+            units::percent(n.upper),
             v.last_error
                 .as_deref()
                 .map(|e| format!(" · error: {e}"))
                 .unwrap_or_default()
         );
         lines.push(Line::styled(
-            fmt::fit(&detail, inner_w),
+            units::clip(&detail, inner_w),
             if v.last_error.is_some() {
                 theme.danger
             } else {
@@ -300,19 +303,19 @@ fn render_divergence(state: &AppState, theme: &Theme, frame: &mut Frame, area: R
         let r = &v.recent;
         let mut recent = format!(
             "  last 10 min: {} of {} · healed {}",
-            fmt::count(r.divergent),
-            fmt::count(r.compared),
-            fmt::count(v.healed)
+            units::count(r.divergent),
+            units::count(r.compared),
+            units::count(v.healed)
         );
         if let Some(full) = &v.full {
             recent.push_str(&format!(
                 " · full diff {}/{} chunks, {} divergent",
-                fmt::count(full.chunks_done),
-                fmt::count(full.chunks_total),
-                fmt::count(full.divergent)
+                units::count(full.chunks_done),
+                units::count(full.chunks_total),
+                units::count(full.divergent)
             ));
         }
-        lines.push(Line::styled(fmt::fit(&recent, inner_w), theme.muted));
+        lines.push(Line::styled(units::clip(&recent, inner_w), theme.muted));
     }
     frame.render_widget(
         Paragraph::new(lines).block(block("Divergence (since the phase began)".into(), theme)),
@@ -344,14 +347,16 @@ fn render_latency(state: &AppState, theme: &Theme, frame: &mut Frame, area: Rect
         };
         let head = Line::from(vec![
             Span::styled(
-                format!("{} ", fmt::fit(&path.path, inner.width as usize / 2)),
+                format!("{} ", units::clip(&path.path, inner.width as usize / 2)),
                 theme.fg.add_modifier(Modifier::BOLD),
             ),
             Span::styled(if path.breached { "✗ " } else { "✓ " }, verdict_style),
             Span::styled(
-                fmt::fit(
-                    &budget
-                        .map_or_else(|| path.budget.clone(), |b| format!("budget {}", fmt::ms(b))),
+                units::clip(
+                    &budget.map_or_else(
+                        || path.budget.clone(),
+                        |b| format!("budget {}", units::ms(b)),
+                    ),
                     inner.width as usize / 2,
                 ),
                 theme.muted,
@@ -378,7 +383,7 @@ fn render_latency(state: &AppState, theme: &Theme, frame: &mut Frame, area: Rect
                 height: 1,
                 ..inner
             };
-            let value_text = value.map_or_else(|| "—".to_string(), fmt::ms);
+            let value_text = value.map_or_else(|| "—".to_string(), units::ms);
             let [label, spark, val] = Layout::horizontal([
                 Constraint::Length(4),
                 Constraint::Fill(1),
@@ -451,11 +456,11 @@ fn status_line<'a>(state: &AppState, theme: &Theme) -> Line<'a> {
     spans.push(Span::styled("  ·  lease ", theme.muted));
     let (text, style): (String, Style) = match &s.lease {
         LeaseState::Driving { lease } => (
-            format!("you drive since {}", fmt::clock(lease.acquired_us)),
+            format!("you drive since {}", units::clock(lease.acquired_us)),
             theme.ok,
         ),
         LeaseState::Observing { lease } => (
-            format!("{} since {}", lease.holder, fmt::clock(lease.acquired_us)),
+            format!("{} since {}", lease.holder, units::clock(lease.acquired_us)),
             theme.warn,
         ),
         LeaseState::Free => ("free".into(), theme.warn),
@@ -481,12 +486,12 @@ fn render_events(state: &AppState, theme: &Theme, frame: &mut Frame, area: Rect)
                 .as_deref()
                 .map(|w| format!("{w} "))
                 .unwrap_or_default();
-            let text = fmt::fit(
+            let text = units::clip(
                 &format!("{who}{}", e.text.replace('\n', " ")),
                 width.saturating_sub(9),
             );
             Line::from(vec![
-                Span::styled(format!("{} ", fmt::clock(e.at_us)), theme.muted),
+                Span::styled(format!("{} ", units::clock(e.at_us)), theme.muted),
                 Span::styled(text, theme.level(e.level)),
             ])
         })

@@ -8,7 +8,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph, Wrap};
 
-use super::fmt;
+use super::units;
 use crate::engine::session::LeaseState;
 use crate::tui::action::Action;
 use crate::tui::keymap::Binding;
@@ -69,7 +69,7 @@ pub fn draw(state: &AppState, theme: &Theme, frame: &mut Frame) {
     if let Some(t) = &state.toast {
         frame.render_widget(
             Paragraph::new(Line::styled(
-                fmt::fit(
+                units::clip(
                     &format!(" {}", first_line(&t.text)),
                     toast_area.width as usize,
                 ),
@@ -117,7 +117,7 @@ fn header<'a>(state: &'a AppState, theme: &Theme, width: usize) -> Line<'a> {
                 " ({}/{}) for {} ",
                 pos,
                 s.plan.len().saturating_sub(1),
-                fmt::duration(since)
+                units::secs(since)
             ),
             theme.muted,
         ),
@@ -202,14 +202,14 @@ pub fn banners<'a>(state: &AppState, theme: &Theme, width: usize) -> Vec<Line<'a
     };
     if let Some(b) = banner {
         out.push(Line::styled(
-            fmt::fit(&format!("{b:width$}"), width),
+            units::clip(&format!("{b:width$}"), width),
             theme.warn.add_modifier(Modifier::REVERSED | Modifier::BOLD),
         ));
     }
     for db in state.snapshot.databases.iter().filter(|d| !d.connected) {
         let error = db.error.as_deref().map_or("not connected", first_line);
         out.push(Line::styled(
-            fmt::fit(
+            units::clip(
                 &format!(
                     " ✗ database {} ({}, {}): {error}",
                     db.name, db.engine, db.target
@@ -221,7 +221,7 @@ pub fn banners<'a>(state: &AppState, theme: &Theme, width: usize) -> Vec<Line<'a
     }
     if let Some(e) = &state.session_error {
         out.push(Line::styled(
-            fmt::fit(&format!(" ✗ session: {}", first_line(e)), width),
+            units::clip(&format!(" ✗ session: {}", first_line(e)), width),
             theme
                 .danger
                 .add_modifier(Modifier::BOLD | Modifier::REVERSED),

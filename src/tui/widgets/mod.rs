@@ -1,7 +1,6 @@
 //! Widgets shared by several screens.
 
 pub mod chrome;
-pub mod fmt;
 pub mod key_hints;
 pub mod time_chart;
 pub mod units;

@@ -58,13 +58,17 @@ pub fn opt_ms(v: Option<f64>) -> String {
     v.map_or_else(|| "–".into(), ms)
 }
 
-/// A fraction as a percentage: `0.0012` → `0.12%`.
-pub fn pct(f: f64) -> String {
-    let p = f * 100.0;
-    if p != 0.0 && p.abs() < 0.01 {
-        format!("{p:.4}%")
-    } else {
+/// A fraction as a percentage, with enough digits to see small ones: `0.025%`, `1.20%`.
+pub fn percent(rate: f64) -> String {
+    let p = rate * 100.0;
+    if p == 0.0 {
+        "0%".into()
+    } else if p.abs() < 0.1 {
+        format!("{p:.3}%")
+    } else if p.abs() < 10.0 {
         format!("{p:.2}%")
+    } else {
+        format!("{p:.1}%")
     }
 }
 
@@ -118,7 +122,8 @@ mod tests {
         assert_eq!(rate(3.25), "3.2/s");
         assert_eq!(secs(200.0), "3m 20s");
         assert_eq!(secs(7_500.0), "2h 05m");
-        assert_eq!(pct(0.0012), "0.12%");
+        assert_eq!(percent(0.0012), "0.12%");
+        assert_eq!(percent(0.00025), "0.025%");
         assert_eq!(ago(10_000_000, 7_000_000), "3s ago");
         assert_eq!(clip("abcdef", 4), "abc…");
         assert_eq!(clip("abc", 4), "abc");

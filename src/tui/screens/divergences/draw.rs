@@ -13,7 +13,7 @@ use crate::tui::action::Action;
 use crate::tui::state::AppState;
 use crate::tui::theme::Theme;
 use crate::tui::widgets::key_hints::hints;
-use crate::tui::widgets::units::{ago, clip, count, pct, stamp};
+use crate::tui::widgets::units::{ago, clip, count, percent, stamp};
 
 /// Draw the whole screen body.
 pub fn render(state: &AppState, theme: &Theme, frame: &mut Frame, area: Rect) {
@@ -74,8 +74,8 @@ fn summary_lines(state: &AppState, theme: &Theme, width: u16) -> Vec<Line<'stati
                 Span::styled(format!("{:<14}", clip(&s.check, 14)), theme.accent),
                 Span::raw(format!(" compared {:>9}", count(b.compared))),
                 Span::styled(format!("  divergent {:>6}", count(b.divergent)), mark),
-                Span::raw(format!("  rate {:>7}", pct(b.observed))),
-                Span::raw(format!("  95% ≤ {:>7}", pct(b.upper))),
+                Span::raw(format!("  rate {:>7}", percent(b.observed))),
+                Span::raw(format!("  95% ≤ {:>7}", percent(b.upper))),
             ];
             if width >= 120 {
                 spans.push(Span::styled(
