@@ -233,10 +233,10 @@ impl Worker {
                 _ = tick.tick() => {}
             }
             if let Err(e) = self.one_op().await {
-                if let Ok(mut c) = self.shared.counters.lock() {
+                self.count(|c| {
                     c.stats.errors += 1;
                     c.stats.last_error = Some(e.to_string());
-                }
+                });
             }
         }
     }
