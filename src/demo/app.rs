@@ -494,7 +494,7 @@ fn settled_fn(s: &Snapshot) -> Settled {
         return Box::new(|_| true);
     }
     let step = s.backfill.steps.iter().find(|p| p.step == "incidents");
-    let parse = |t: Option<&String>| t.and_then(|t| t.parse::<i64>().ok());
+    let parse = |t: Option<&String>| t.and_then(|t| key_value(t));
     let (Some(high), last) = (
         step.and_then(|p| parse(p.high_water.as_ref())),
         step.and_then(|p| parse(p.last_key.as_ref())),
@@ -505,9 +505,21 @@ fn settled_fn(s: &Snapshot) -> Settled {
     Box::new(move |k| k > high || k <= last)
 }
 
+/// The integer of a backfill progress key text (`id = 12345`).
+fn key_value(text: &str) -> Option<i64> {
+    text.rsplit('=').next()?.trim().parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn progress_keys_parse() {
+        assert_eq!(key_value("id = 12345"), Some(12345));
+        assert_eq!(key_value("7"), Some(7));
+        assert_eq!(key_value("id = abc"), None);
+    }
 
     #[test]
     fn writes_follow_the_phase() {
