@@ -35,7 +35,8 @@ pub struct DemoArgs {
     #[arg(long)]
     pub headless: bool,
     /// Walk every phase from `plan` to `done`, advancing only when the gates pass, and write
-    /// the session report. Exit status 0 only with zero divergences and a verified backup.
+    /// the session report (implies --headless). Exit status 0 only with zero divergences and a
+    /// verified backup.
     #[arg(long)]
     pub auto: bool,
     /// Put the new model and migtui's state on this PostgreSQL database.
@@ -227,6 +228,10 @@ fn where_things_are(dir: &Path, path: &Path, old: &Endpoint, new: &Endpoint, tem
             "files in {} (removed at the end; keep them with --dir PATH)",
             dir.display()
         );
+        println!(
+            "watch it from another terminal: {vars}migtui -c {}",
+            path.display()
+        );
     } else {
         println!(
             "reopen the cockpit on it: {vars}migtui -c {}",
@@ -323,14 +328,17 @@ async fn auto(
     let stats = app.stats();
     match result {
         Ok(outcome) if outcome.problems.is_empty() => {
+            let faults = match outcome.injected.len() {
+                0 => "no fault injected".to_string(),
+                n => format!("{n} faults injected, all found and repaired"),
+            };
             println!(
                 "demo ok in {:.0} s: zero divergences, backup verified; the application made \
-                 {} creates and {} updates ({} errors), injected {} faults, all found and repaired",
+                 {} creates and {} updates ({} errors), {faults}",
                 started.elapsed().as_secs_f64(),
                 stats.creates,
                 stats.updates,
                 stats.errors,
-                outcome.injected.len()
             );
             exit::OK
         }

@@ -19,7 +19,7 @@ use crate::config::Config;
 use crate::db::Value;
 use crate::engine::flag::FlagValue;
 use crate::engine::phase::PhaseId;
-use crate::engine::session::{Command, Event, Outcome, SessionHandle};
+use crate::engine::session::{Command, Event, Outcome, SessionError, SessionHandle};
 use crate::engine::verify::Verifier;
 use crate::store::{BackupStatus, DivergenceFilter, DivergenceStatus};
 
@@ -312,19 +312,59 @@ impl Walk<'_> {
         let repaired: Vec<i64> = differing.iter().copied().collect();
         let operator = self.session.operator().clone();
         let rows = super::repair::recopy(old, new, store, &operator, &repaired).await?;
-        for k in open.iter().map(|d| d.key_text.clone()) {
-            let cmd = Command::RecheckDivergence {
-                check: check.name.clone(),
-                key: k,
-            };
-            self.session.request(cmd).await?;
-        }
+        let keys: Vec<String> = open.iter().map(|d| d.key_text.clone()).collect();
+        self.recheck_all(&check.name, &keys).await?;
         self.wait_no_open().await?;
         Ok(format!(
             "{comparison}; re-copied {rows} rows from old (audited as demo.repair), \
-             {} rechecked ({transient} were writes in flight)",
+             {} rechecked ({transient} had healed: writes in flight, or rows the backfill \
+             copied since they were seen)",
             open.len()
         ))
+    }
+
+    /// Recheck `keys` a window at a time: each recheck answers with a `Divergence` event for
+    /// its key, and the verifier's queue never overflows.
+    async fn recheck_all(&self, check: &str, keys: &[String]) -> Result<(), DemoError> {
+        const WINDOW: usize = 16;
+        let mut events = self.session.subscribe();
+        for window in keys.chunks(WINDOW) {
+            let mut waiting: BTreeSet<&str> = window.iter().map(String::as_str).collect();
+            for k in window {
+                self.recheck(check, k.clone()).await?;
+            }
+            let answered = async {
+                while !waiting.is_empty() {
+                    match events.recv().await {
+                        Ok(Event::Divergence { check: c, key, .. }) if c == check => {
+                            waiting.remove(key.as_str());
+                        }
+                        Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(_) => return,
+                    }
+                }
+            };
+            // A lost event only costs the wait; `wait_no_open` checks the outcome itself.
+            let _ = tokio::time::timeout(Duration::from_secs(30), answered).await;
+        }
+        Ok(())
+    }
+
+    /// Ask the verifier to recheck one key, waiting while its queue is full.
+    async fn recheck(&self, check: &str, key: String) -> Result<(), DemoError> {
+        let started = Instant::now();
+        loop {
+            let cmd = Command::RecheckDivergence {
+                check: check.to_string(),
+                key: key.clone(),
+            };
+            match self.session.request(cmd).await {
+                Err(SessionError::Busy) if started.elapsed() < self.opts.phase_timeout => {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                other => return other.map(|_| ()).map_err(Into::into),
+            }
+        }
     }
 
     fn compare(
