@@ -153,7 +153,13 @@ async fn run_in(args: &DemoArgs, dir: &Path, temporary: bool) -> u8 {
             return exit::FAILED;
         }
     }
-    let session = match super::start_session(config.clone(), Mode::Drive).await {
+    // Headless without --auto only follows the phase: the operator drives from another
+    // terminal (`migtui -c FILE`), which takes the lease this session leaves free.
+    let mode = match args.headless && !args.auto {
+        true => Mode::Observe,
+        false => Mode::Drive,
+    };
+    let session = match super::start_session(config.clone(), mode).await {
         Ok(s) => s,
         Err(code) => {
             close(&old, &new).await;
