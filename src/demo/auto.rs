@@ -86,7 +86,7 @@ impl Walk<'_> {
             0.0,
             walk_started.elapsed().as_secs_f64()
         );
-        self.write_reports().await;
+        self.write_reports().await?;
         self.verdict(&mut outcome).await?;
         Ok(outcome)
     }
@@ -470,26 +470,23 @@ impl Walk<'_> {
         Ok(())
     }
 
-    /// The session report as HTML and Markdown in the demo directory (a warning when the
-    /// report cannot be built).
-    async fn write_reports(&self) {
+    /// The session report as HTML and Markdown in the demo directory; the walk fails without it.
+    async fn write_reports(&self) -> Result<(), DemoError> {
         use crate::report::{Format, Options, build};
         for (format, file) in [(Format::Html, "report.html"), (Format::Md, "report.md")] {
             let opts = Options {
                 format,
                 ..Options::default()
             };
-            match build(self.session.store(), self.config, &opts).await {
-                Ok(text) => {
-                    let path = self.opts.dir.join(file);
-                    match std::fs::write(&path, text) {
-                        Ok(()) => println!("   report: {}", path.display()),
-                        Err(e) => eprintln!("migtui: warning: writing {}: {e}", path.display()),
-                    }
-                }
-                Err(e) => eprintln!("migtui: warning: the {file} report was not written: {e}"),
-            }
+            let text = build(self.session.store(), self.config, &opts)
+                .await
+                .map_err(|e| DemoError::Failed(format!("building the {file} report: {e}")))?;
+            let path = self.opts.dir.join(file);
+            std::fs::write(&path, text)
+                .map_err(|e| DemoError::Io(format!("writing {}: {e}", path.display())))?;
+            println!("   report: {}", path.display());
         }
+        Ok(())
     }
 
     /// Zero open divergences and every backup verified, or the problems.
