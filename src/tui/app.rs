@@ -28,6 +28,8 @@ pub struct Options {
 
 /// The shortest time between two frames (~30 per second).
 const FRAME: Duration = Duration::from_millis(33);
+/// How often (in 1 s ticks) the cockpit asks the session to measure the gates again.
+const GATE_REFRESH_TICKS: u64 = 10;
 /// Lines a mouse wheel notch scrolls.
 const WHEEL_LINES: i32 = 3;
 
@@ -108,6 +110,7 @@ async fn event_loop(
     let mut stops = stop_signals();
     let mut dirty = true;
     let mut last_draw: Option<Instant> = None;
+    let mut ticks: u64 = 0;
     loop {
         let due = last_draw.map_or_else(Instant::now, |t| t + FRAME);
         if dirty && Instant::now() >= due {
@@ -157,6 +160,12 @@ async fn event_loop(
                 dirty = true;
             },
             _ = tick.tick() => {
+                ticks += 1;
+                // The session measures gates on a phase change and on request; keep the shown
+                // values fresh (measured in the session, never here). A full queue just skips.
+                if ticks.is_multiple_of(GATE_REFRESH_TICKS) {
+                    let _ = session.send(Command::RefreshGates);
+                }
                 state.now_us = now_us();
                 state.history.record(&state.snapshot, state.now_us);
                 if state.toast.as_ref().is_some_and(|t| t.until_us <= state.now_us) {
