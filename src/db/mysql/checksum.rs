@@ -27,10 +27,11 @@ fn column(c: &str, class: HashClass, opts: &HashOptions) -> String {
         HashClass::Bytes => format!("LOWER(HEX({c}))"),
         HashClass::Date => format!("DATE_FORMAT({c}, '%Y-%m-%d')"),
         HashClass::Time => format!("LEFT(TIME_FORMAT({c}, '%H:%i:%s.%f'), {time_len})"),
-        // Sessions run with time_zone '+00:00': TIMESTAMP prints in UTC, DATETIME as stored.
-        HashClass::Timestamp => {
-            format!("LEFT(DATE_FORMAT({c}, '%Y-%m-%d %H:%i:%s.%f'), {ts_len})")
-        }
+        // Sessions run with time_zone '+00:00': TIMESTAMP converts in UTC, DATETIME as stored.
+        // A DATETIME(6) prints as `YYYY-MM-DD HH:MM:SS.ffffff` whatever the column's own
+        // precision, at about half the cost of DATE_FORMAT.
+        HashClass::Timestamp if digits == 6 => format!("CAST({c} AS DATETIME(6))"),
+        HashClass::Timestamp => format!("LEFT(CAST({c} AS DATETIME(6)), {ts_len})"),
     };
     // `enc` is NULL exactly when the column is: CONCAT_WS then sees `''` and the flag.
     format!("IFNULL({enc}, ''), ISNULL({c})")
@@ -39,8 +40,8 @@ fn column(c: &str, class: HashClass, opts: &HashOptions) -> String {
 /// The 60-bit row hash as a `BIGINT UNSIGNED` expression over quoted columns.
 ///
 /// One `CONCAT_WS` over `IFNULL(enc, ''), ISNULL(col)` pairs builds the same bytes as nested
-/// `IF(… IS NULL …)`/`CONCAT`s at about two thirds of the cost (MariaDB folds `ISNULL` of a
-/// NOT NULL column to a constant); most of what remains is the MD5 itself.
+/// `IF(… IS NULL …)`/`CONCAT`s. Measured on MariaDB 10.11, the MD5 is cheap; the per-column
+/// encoding is what costs (DATE_FORMAT most), hence bare integers and `CAST … DATETIME(6)`.
 pub(crate) fn row_hash_sql(cols: &[(String, HashClass)], opts: &HashOptions) -> String {
     let row = cols
         .iter()

@@ -16,6 +16,7 @@
 //! by canonical key text, which is immune to the engines' different collations.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
@@ -438,23 +439,30 @@ pub async fn full_diff(
         report.progress.resumed = true;
     }
     report.progress.chunks_total = ranges.len() as u64;
-    let (o, n) = (&old, &new);
-    let (done, differing) = (AtomicU64::new(0), AtomicU64::new(0));
-    let (done_ref, differing_ref) = (&done, &differing);
-    // Owned ranges and an iterator of futures (not a closure over `&KeyRange` in a stream
-    // adapter), so the future stays `Send` for the session's task. Futures are made as the
-    // buffer pulls them, so `dense` sees the chunks finished so far.
+    let (done, differing) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let (done_c, differing_c) = (done.clone(), differing.clone());
+    let task_ctx = Arc::new((v.clone(), old.clone(), new.clone()));
+    // Each chunk runs as its own task: it makes progress (and gives its connections back)
+    // while this loop awaits the rows of a differing chunk, so a pool smaller than the chunks
+    // in flight cannot deadlock. Tasks are spawned as the buffer pulls them, so `dense` sees
+    // the chunks finished so far.
     let futures = ranges.into_iter().map(move |r| {
-        let (d, b) = (done_ref.load(Relaxed), differing_ref.load(Relaxed));
+        let (d, b) = (done_c.load(Relaxed), differing_c.load(Relaxed));
         let dense = d >= 4 && b * 4 >= d * 3;
-        async move { (r.to.clone(), chunk_keys(v, o, n, &r, dense).await) }
+        let ctx = task_ctx.clone();
+        tokio::spawn(async move {
+            let (v, o, n) = &*ctx;
+            (r.to.clone(), chunk_keys(v, o, n, &r, dense).await)
+        })
     });
     let mut chunks = futures::stream::iter(futures).buffered(opts.parallel.max(1));
     let mut pending = Pending::default();
-    while let Some((next_from, chunk)) = chunks.next().await {
+    while let Some(joined) = chunks.next().await {
         if v.is_cancelled() {
             return Err(VerifyError::Cancelled);
         }
+        let (next_from, chunk) = joined
+            .map_err(|e| v.error(format!("a chunk task failed: {e}"), "run the diff again"))?;
         let (rows_old, rows_new, keys) = chunk?;
         report.rows_old += rows_old;
         report.rows_new += rows_new;
