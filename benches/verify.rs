@@ -59,7 +59,7 @@ fn check(old_table: &str, new_table: &str) -> VerifyCheck {
             old_table: Some(old_table.into()),
             new_table: Some(new_table.into()),
             columns: None,
-            chunk_rows: None,
+            ..Default::default()
         },
         at: Default::default(),
     }

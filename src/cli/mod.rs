@@ -219,6 +219,10 @@ enum Command {
         /// Print the outcome as JSON.
         #[arg(long)]
         json: bool,
+        /// Throttle the full diff to this many rows per second (overrides the check's
+        /// `full.max_rows_per_second`).
+        #[arg(long, value_name = "N", requires = "full", value_parser = verify::positive_rate)]
+        max_rows_per_second: Option<f64>,
     },
     /// Run the backfill steps in order, resuming each from its checkpoint.
     ///
@@ -317,6 +321,7 @@ async fn run(cli: Cli) -> u8 {
             keys,
             sample,
             json,
+            max_rows_per_second,
         } => {
             let args = verify::VerifyArgs {
                 check,
@@ -324,6 +329,7 @@ async fn run(cli: Cli) -> u8 {
                 keys,
                 sample,
                 json,
+                max_rows_per_second,
             };
             verify::run(&file.config, args).await
         }

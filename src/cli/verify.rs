@@ -20,6 +20,8 @@ pub struct VerifyArgs {
     pub keys: Option<String>,
     pub sample: usize,
     pub json: bool,
+    /// Throttle of the full diff, overriding the check's `full.max_rows_per_second`.
+    pub max_rows_per_second: Option<f64>,
 }
 
 /// One check's outcome, as printed.
@@ -128,14 +130,10 @@ async fn run_check(v: &Verifier, args: &VerifyArgs) -> Result<CheckOutcome, Stri
         .ok()
         .map(|r| r.rows);
     if args.full {
-        let opts = FullOptions {
-            chunk_rows: v
-                .check
-                .full
-                .chunk_rows
-                .unwrap_or(crate::engine::verify::full::DEFAULT_CHUNK_ROWS),
-            ..FullOptions::default()
-        };
+        let mut opts = FullOptions::for_check(&v.check);
+        if args.max_rows_per_second.is_some() {
+            opts.max_rows_per_second = args.max_rows_per_second;
+        }
         let r = full_diff(v, &opts, &mut |_| {})
             .await
             .map_err(|e| e.to_string())?;
@@ -144,8 +142,8 @@ async fn run_check(v: &Verifier, args: &VerifyArgs) -> Result<CheckOutcome, Stri
             check: v.check.name.clone(),
             mode: "full",
             numbers: RateBound::new(compared, r.divergent, Some(compared)),
-            healed: 0,
-            in_flight: 0,
+            healed: r.healed,
+            in_flight: r.in_flight,
             divergent_keys: r.differences.iter().map(summary).collect(),
         });
     }
@@ -253,4 +251,12 @@ fn render(outcomes: &[CheckOutcome], s: Style) -> String {
         }
     }
     out
+}
+
+/// `--max-rows-per-second`: a positive, finite number.
+pub(super) fn positive_rate(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(r) if r > 0.0 && r.is_finite() => Ok(r),
+        _ => Err(format!("`{s}` is not a positive number of rows per second")),
+    }
 }

@@ -266,6 +266,8 @@ pub struct FullDiffConfig {
     pub columns: Option<Vec<String>>,
     /// Rows per checksum chunk (default 10 000).
     pub chunk_rows: Option<u64>,
+    /// Throttle: rows of the old table compared per second (default: unthrottled).
+    pub max_rows_per_second: Option<f64>,
 }
 
 /// Where a read path's probe keys come from.

@@ -385,7 +385,16 @@ pub(crate) fn verify(cx: &mut Cx<'_>, s: &Section<'_, '_>, refs: &mut Refs) -> O
     let full = s
         .table(cx, "full")
         .map(|t| {
-            t.only(cx, &["old_table", "new_table", "columns", "chunk_rows"]);
+            t.only(
+                cx,
+                &[
+                    "old_table",
+                    "new_table",
+                    "columns",
+                    "chunk_rows",
+                    "max_rows_per_second",
+                ],
+            );
             let columns = t.has("columns").then(|| key_list(cx, &t, "columns"));
             let chunk_rows = t.uint(cx, "chunk_rows");
             if chunk_rows == Some(0) {
@@ -395,11 +404,23 @@ pub(crate) fn verify(cx: &mut Cx<'_>, s: &Section<'_, '_>, refs: &mut Refs) -> O
                     Some("chunk_rows = 10000".into()),
                 );
             }
+            let max_rows_per_second = t.float(cx, "max_rows_per_second");
+            if max_rows_per_second.is_some_and(|r| r <= 0.0 || !r.is_finite()) {
+                cx.problem(
+                    t.at,
+                    format!(
+                        "`full.max_rows_per_second` in {} must be a positive number",
+                        s.label
+                    ),
+                    Some("max_rows_per_second = 50000 (or leave it out: unthrottled)".into()),
+                );
+            }
             FullDiffConfig {
                 old_table: t.str(cx, "old_table").map(|v| v.value),
                 new_table: t.str(cx, "new_table").map(|v| v.value),
                 columns,
                 chunk_rows,
+                max_rows_per_second,
             }
         })
         .unwrap_or_default();

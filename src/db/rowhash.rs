@@ -55,7 +55,9 @@ pub const SEP: u8 = 0x1F;
 /// The format version above; bump it if the bytes ever change.
 pub const FORMAT_VERSION: u32 = 1;
 
-/// How one column's values are encoded, chosen from its declared type.
+/// How one column's values are encoded, chosen from its declared type. PostgreSQL arrays are
+/// `Text`: their SQL encoding is the server's array text, and they are read as JSON arrays
+/// for the row-by-row compare.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HashClass {
@@ -78,6 +80,11 @@ impl HashClass {
     /// `tinyint(1)` is a boolean; SQLite's affinity rules apply to names it does not know.
     pub fn from_type_name(type_name: &str) -> HashClass {
         let t = type_name.trim().to_ascii_lowercase();
+        // A PostgreSQL array (`integer[]`, `character varying(20)[]`) hashes as its text form
+        // (`{1,2}`), not as its element type.
+        if t.ends_with(']') {
+            return HashClass::Text;
+        }
         let base = t.split(['(', ' ']).next().unwrap_or("");
         if t.starts_with("tinyint(1)") || base == "bool" || base == "boolean" || base == "bit" {
             return HashClass::Bool;

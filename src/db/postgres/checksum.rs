@@ -39,11 +39,16 @@ pub(crate) fn row_hash_sql(cols: &[(String, HashClass)], opts: &HashOptions) -> 
 }
 
 /// PostgreSQL ↔ PostgreSQL only: the server's own record hash (`hash_record_extended`, 14+),
-/// masked to 60 bits. About 3× cheaper than the canonical text encoding, but it depends on the
-/// column types and the server's hash functions, so both sides must match in both.
+/// mixed once more by `hashint8extended` and masked to 60 bits. About 3× cheaper than the
+/// canonical text encoding, but it depends on the column types and the server's hash
+/// functions, so both sides must match in both.
+///
+/// The record hash alone combines its fields linearly (`h = 31·h + field`), so a sum of them
+/// cannot see values swapped between two rows; the second mix makes each row's hash a
+/// non-linear function of its fields.
 pub(crate) fn native_row_hash_sql(cols: &[String]) -> String {
     format!(
-        "(hash_record_extended(ROW({}), 0) & 1152921504606846975)",
+        "(hashint8extended(hash_record_extended(ROW({}), 0), 0) & 1152921504606846975)",
         cols.join(", ")
     )
 }

@@ -117,6 +117,7 @@ fn decode_value(raw: PgValueRef<'_>, ty: &PgTypeInfo) -> Res {
         "UUID" => Value::Uuid(dec(raw)?),
         "JSON" | "JSONB" => Value::Json(dec::<Json<serde_json::Value>>(raw)?.0),
         "VOID" => Value::Null,
+        other if other.ends_with("[]") => array(raw, other)?,
         other => match ty.kind() {
             // An enum's value travels as its label, in binary format too.
             PgTypeKind::Enum(_) => Value::Text(dec(raw)?),
@@ -128,5 +129,40 @@ fn decode_value(raw: PgValueRef<'_>, ty: &PgTypeInfo) -> Res {
                 .into());
             }
         },
+    })
+}
+
+/// A one-dimensional array of a common element type, as a JSON array (NULL elements as
+/// `null`, numerics and uuids as strings so no digit is lost), compared as a document.
+fn array(raw: PgValueRef<'_>, name: &str) -> Res {
+    use serde_json::Value as J;
+    fn list<T>(items: Vec<Option<T>>, f: impl Fn(T) -> J) -> Value {
+        Value::Json(J::Array(
+            items.into_iter().map(|i| i.map_or(J::Null, &f)).collect(),
+        ))
+    }
+    Ok(match name {
+        "BOOL[]" => list(dec::<Vec<Option<bool>>>(raw)?, J::from),
+        "INT2[]" => list(dec::<Vec<Option<i16>>>(raw)?, J::from),
+        "INT4[]" => list(dec::<Vec<Option<i32>>>(raw)?, J::from),
+        "INT8[]" => list(dec::<Vec<Option<i64>>>(raw)?, J::from),
+        "FLOAT4[]" => list(dec::<Vec<Option<f32>>>(raw)?, |f| J::from(f64::from(f))),
+        "FLOAT8[]" => list(dec::<Vec<Option<f64>>>(raw)?, J::from),
+        "NUMERIC[]" => list(dec::<Vec<Option<BigDecimal>>>(raw)?, |d| {
+            J::from(d.normalized().to_plain_string())
+        }),
+        "TEXT[]" | "VARCHAR[]" | "BPCHAR[]" | "NAME[]" => {
+            list(dec::<Vec<Option<String>>>(raw)?, J::from)
+        }
+        "UUID[]" => list(dec::<Vec<Option<uuid::Uuid>>>(raw)?, |u| {
+            J::from(u.to_string())
+        }),
+        other => {
+            return Err(format!(
+                "migtui reads arrays of booleans, integers, floats, numerics, text and uuids, \
+                 not PostgreSQL type {other}; cast it in the query (e.g. `col::text`)"
+            )
+            .into());
+        }
     })
 }

@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use super::{Event, Shared};
 use crate::config::VerifyCheck;
 use crate::engine::phase::PhaseId;
-use crate::engine::verify::full::{DEFAULT_CHUNK_ROWS, FullOptions, FullProgress, full_diff};
+use crate::engine::verify::full::{FullOptions, FullProgress, full_diff};
 use crate::engine::verify::sample::{Rng, random_keys, recent_keys};
 use crate::engine::verify::{BatchReport, KeySourceKind, RateBound, Verifier, key_text};
 use crate::store::DivergenceStatus;
@@ -230,10 +230,7 @@ async fn serve(
                 .iter()
                 .filter(|v| check.as_ref().is_none_or(|c| c == &v.check.name))
             {
-                let opts = FullOptions {
-                    chunk_rows: v.check.full.chunk_rows.unwrap_or(DEFAULT_CHUNK_ROWS),
-                    ..FullOptions::default()
-                };
+                let opts = FullOptions::for_check(&v.check);
                 let name = v.check.name.clone();
                 let result = full_diff(v, &opts, &mut |p| {
                     shared.emit(Event::FullVerifyProgress {

@@ -8,12 +8,15 @@
 //! Progress is checkpointed after every chunk (`migtui_verify_full`), so an interrupted run
 //! resumes from the first key it had not compared; a throttle bounds rows per second.
 //!
-//! Integer keys are chunked by arithmetic over `[min, max]` of both sides (the first and last
-//! chunks are open-ended, so rows beyond either side's range are still covered); other keys
-//! are compared as one chunk. Within a differing chunk the two `(key, hash)` lists are matched
+//! Keys whose first column is an integer are chunked by arithmetic over that column's
+//! `[min, max]` on both sides (the first and last chunks are open-ended, so rows beyond either
+//! side's range are still covered; a composite key's other columns ride along inside a chunk);
+//! other keys are compared as one chunk. Each difference is re-read `recheck_after_ms` later,
+//! like a sampled one, and recorded as healed, in flight or open. Within a differing chunk the two `(key, hash)` lists are matched
 //! by canonical key text, which is immune to the engines' different collations.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
@@ -21,7 +24,9 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
-use super::{Difference, KeySourceKind, Verifier, VerifyError, key_text};
+use super::{
+    BatchOutcome, BatchReport, Difference, KeySourceKind, Verifier, VerifyError, classify, key_text,
+};
 use crate::config::ColumnRule;
 use crate::db::checksum::{
     HashSpec, KeyRange, checksum, key_bounds, key_hashes, native_compatible,
@@ -51,10 +56,25 @@ impl Default for FullOptions {
     fn default() -> Self {
         FullOptions {
             chunk_rows: DEFAULT_CHUNK_ROWS,
-            parallel: 2,
+            // Four chunks in flight: each side then runs up to four checksum queries at once,
+            // which keeps a slower side (MariaDB's MD5 over the canonical text costs about
+            // 1.5x PostgreSQL's) from leaving cores idle. Bounded by each pool's connections.
+            parallel: 4,
             max_rows_per_second: None,
             keep: 10_000,
             resume: true,
+        }
+    }
+}
+
+impl FullOptions {
+    /// The defaults with the check's `full` settings (chunk size, throttle) applied.
+    pub fn for_check(check: &crate::config::VerifyCheck) -> FullOptions {
+        let d = FullOptions::default();
+        FullOptions {
+            chunk_rows: check.full.chunk_rows.unwrap_or(d.chunk_rows),
+            max_rows_per_second: check.full.max_rows_per_second,
+            ..d
         }
     }
 }
@@ -79,8 +99,13 @@ pub struct FullReport {
     pub progress: FullProgress,
     pub rows_old: u64,
     pub rows_new: u64,
+    /// Still different at the recheck: divergences.
     pub divergent: u64,
-    /// The first [`FullOptions::keep`] differences, in chunk order.
+    /// Different at the first read, equal at the recheck (`recheck_after_ms` later).
+    pub healed: u64,
+    /// Different at both reads but changed in between: writes in progress.
+    pub in_flight: u64,
+    /// The first [`FullOptions::keep`] open differences, in chunk order.
     pub differences: Vec<Difference>,
 }
 
@@ -179,7 +204,7 @@ async fn plan(
         .iter()
         .map(|(a, b)| Some((as_int(a)?, as_int(b)?)))
         .collect();
-    let Some(ints) = ints.filter(|i| !i.is_empty() && old.key.len() == 1) else {
+    let Some(ints) = ints.filter(|i| !i.is_empty()) else {
         return Ok(vec![KeyRange::all()]);
     };
     let lo = ints.iter().map(|b| b.0).min().unwrap_or(0);
@@ -262,14 +287,116 @@ async fn fetch(
         .map(|c| d.quote_ident(c))
         .collect::<Vec<_>>()
         .join(", ");
-    let key = d.quote_ident(&spec.key[0]);
-    let sql = format!(
-        "SELECT {cols} FROM {} WHERE {key} IN (:keys)",
-        d.quote_path(&spec.table)
-    );
-    let p = Params::new().bind_list("keys", keys.iter().map(|k| k[0].clone()).collect());
+    let table = d.quote_path(&spec.table);
+    let (sql, p) = if spec.key.len() == 1 {
+        let key = d.quote_ident(&spec.key[0]);
+        let p = Params::new().bind_list("keys", keys.iter().map(|k| k[0].clone()).collect());
+        (
+            format!("SELECT {cols} FROM {table} WHERE {key} IN (:keys)"),
+            p,
+        )
+    } else {
+        let key = spec
+            .key
+            .iter()
+            .map(|k| d.quote_ident(k))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let p = Params::new().bind_tuples("keys", keys.to_vec());
+        (
+            format!("SELECT {cols} FROM {table} WHERE ({key}) IN (:keys)"),
+            p,
+        )
+    };
     Ok(db.query(&sql, &p).await?)
 }
+
+/// Read `keys` on both sides and compare them with the check's rules.
+async fn compare_fetched(
+    v: &Verifier,
+    old: &HashSpec,
+    new: &HashSpec,
+    keys: &[Vec<Value>],
+) -> Result<BatchOutcome, VerifyError> {
+    let mut out = BatchOutcome::default();
+    for batch in keys.chunks(1000) {
+        let (o, n) = tokio::join!(
+            fetch(v.old.as_ref(), old, batch),
+            fetch(v.new.as_ref(), new, batch)
+        );
+        let r = v
+            .comparer
+            .compare(batch, &o?, &n?)
+            .map_err(|e| v.error(e, "check the `full` columns of the check"))?;
+        out.compared += r.compared;
+        out.matched += r.matched;
+        out.differences.extend(r.differences);
+    }
+    Ok(out)
+}
+
+/// Differences found but not yet rechecked, and when the oldest was read.
+#[derive(Default)]
+struct Pending {
+    differences: Vec<Difference>,
+    since: Option<Instant>,
+}
+
+/// Recheck the pending differences once `recheck_after_ms` has passed since the oldest was
+/// read (waiting for it when `wait`), record each with its verdict and count it.
+async fn settle(
+    v: &Verifier,
+    specs: (&HashSpec, &HashSpec),
+    pending: &mut Pending,
+    report: &mut FullReport,
+    keep: usize,
+    wait: bool,
+) -> Result<bool, VerifyError> {
+    let Some(since) = pending.since else {
+        return Ok(true);
+    };
+    let lag = Duration::from_millis(v.check.recheck_after_ms);
+    let left = lag.saturating_sub(since.elapsed());
+    if !left.is_zero() {
+        if !wait {
+            return Ok(false);
+        }
+        v.pause(left).await?;
+    }
+    let first = std::mem::take(&mut pending.differences);
+    pending.since = None;
+    let mut verdict = BatchReport::default();
+    if lag.is_zero() {
+        verdict.open = first;
+    } else {
+        let keys: Vec<Vec<Value>> = first.iter().map(|d| d.key.clone()).collect();
+        let second = compare_fetched(v, specs.0, specs.1, &keys).await?;
+        classify(first, &second, &mut verdict);
+    }
+    report.divergent += verdict.open.len() as u64;
+    report.healed += verdict.healed.len() as u64;
+    report.in_flight += verdict.in_flight.len() as u64;
+    if let Some(store) = &v.store {
+        for (list, status) in [
+            (&verdict.open, DivergenceStatus::Open),
+            (&verdict.in_flight, DivergenceStatus::InFlight),
+            (&verdict.healed, DivergenceStatus::Healed),
+        ] {
+            for d in list {
+                let rec = v.record(d, KeySourceKind::Full, status);
+                store.record_divergence(&rec).await?;
+            }
+        }
+    }
+    let room = keep.saturating_sub(report.differences.len());
+    report
+        .differences
+        .extend(verdict.open.into_iter().take(room));
+    Ok(true)
+}
+
+/// Differences held for their recheck before they are forced through it.
+const MAX_PENDING: usize = 10_000;
 
 /// Compare the two tables of a check in full; `progress` is called after every chunk.
 pub async fn full_diff(
@@ -279,12 +406,6 @@ pub async fn full_diff(
 ) -> Result<FullReport, VerifyError> {
     let started = Instant::now();
     let (old, new) = specs(v).await?;
-    if old.key.len() != 1 {
-        return Err(v.error(
-            "the full diff supports single-column keys only",
-            "verify composite-key tables by sampling, or compare a single-column unique key",
-        ));
-    }
     let mut ranges = plan(v, &old, &new, opts.chunk_rows).await?;
     let mut report = FullReport::default();
     let mut cp = match &v.store {
@@ -318,22 +439,30 @@ pub async fn full_diff(
         report.progress.resumed = true;
     }
     report.progress.chunks_total = ranges.len() as u64;
-    let (o, n) = (&old, &new);
-    let (done, differing) = (AtomicU64::new(0), AtomicU64::new(0));
-    let (done_ref, differing_ref) = (&done, &differing);
-    // Owned ranges and an iterator of futures (not a closure over `&KeyRange` in a stream
-    // adapter), so the future stays `Send` for the session's task. Futures are made as the
-    // buffer pulls them, so `dense` sees the chunks finished so far.
+    let (done, differing) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let (done_c, differing_c) = (done.clone(), differing.clone());
+    let task_ctx = Arc::new((v.clone(), old.clone(), new.clone()));
+    // Each chunk runs as its own task: it makes progress (and gives its connections back)
+    // while this loop awaits the rows of a differing chunk, so a pool smaller than the chunks
+    // in flight cannot deadlock. Tasks are spawned as the buffer pulls them, so `dense` sees
+    // the chunks finished so far.
     let futures = ranges.into_iter().map(move |r| {
-        let (d, b) = (done_ref.load(Relaxed), differing_ref.load(Relaxed));
+        let (d, b) = (done_c.load(Relaxed), differing_c.load(Relaxed));
         let dense = d >= 4 && b * 4 >= d * 3;
-        async move { (r.to.clone(), chunk_keys(v, o, n, &r, dense).await) }
+        let ctx = task_ctx.clone();
+        tokio::spawn(async move {
+            let (v, o, n) = &*ctx;
+            (r.to.clone(), chunk_keys(v, o, n, &r, dense).await)
+        })
     });
     let mut chunks = futures::stream::iter(futures).buffered(opts.parallel.max(1));
-    while let Some((next_from, chunk)) = chunks.next().await {
+    let mut pending = Pending::default();
+    while let Some(joined) = chunks.next().await {
         if v.is_cancelled() {
             return Err(VerifyError::Cancelled);
         }
+        let (next_from, chunk) = joined
+            .map_err(|e| v.error(format!("a chunk task failed: {e}"), "run the diff again"))?;
         let (rows_old, rows_new, keys) = chunk?;
         report.rows_old += rows_old;
         report.rows_new += rows_new;
@@ -344,27 +473,17 @@ pub async fn full_diff(
         if !keys.is_empty() {
             differing.fetch_add(1, Relaxed);
             p.chunks_differing += 1;
-            for batch in keys.chunks(1000) {
-                let (o, n) = tokio::join!(
-                    fetch(v.old.as_ref(), &old, batch),
-                    fetch(v.new.as_ref(), &new, batch)
-                );
-                let outcome = v
-                    .comparer
-                    .compare(batch, &o?, &n?)
-                    .map_err(|e| v.error(e, "check the `full` columns of the check"))?;
-                for d in outcome.differences {
-                    report.divergent += 1;
-                    if let Some(store) = &v.store {
-                        let rec = v.record(&d, KeySourceKind::Full, DivergenceStatus::Open);
-                        store.record_divergence(&rec).await?;
-                    }
-                    if report.differences.len() < opts.keep {
-                        report.differences.push(d);
-                    }
-                }
+            let found = compare_fetched(v, &old, &new, &keys).await?;
+            if !found.differences.is_empty() {
+                pending.since.get_or_insert_with(Instant::now);
+                pending.differences.extend(found.differences);
             }
         }
+        // Rechecked when due; forced (waiting out the lag) when too many are held or at the
+        // end. The checkpoint only moves past chunks whose differences are recorded.
+        let last = next_from.is_none();
+        let force = last || pending.differences.len() >= MAX_PENDING;
+        let settled = settle(v, (&old, &new), &mut pending, &mut report, opts.keep, force).await?;
         let p = &mut report.progress;
         p.divergent = report.divergent;
         let elapsed = started.elapsed();
@@ -375,10 +494,10 @@ pub async fn full_diff(
         });
         progress(p);
         // Chunks finish in order (`buffered`), so everything below `next_from` is done.
-        if let Some(store) = &v.store {
+        if let (Some(store), true) = (&v.store, settled) {
             cp.rows_done = p.rows_done;
             cp.divergent = p.divergent;
-            cp.finished = next_from.is_none();
+            cp.finished = last;
             cp.resume_key = next_from.map(|k| serde_json::to_value(k).unwrap_or_default());
             store.save_full_checkpoint(&v.check.name, &cp).await?;
         }

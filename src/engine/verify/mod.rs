@@ -76,6 +76,25 @@ pub struct BatchReport {
     pub in_flight: Vec<Difference>,
 }
 
+/// Sort the first read's differences by the recheck's verdict: gone (healed), changed
+/// between the reads (in flight), or the same (open).
+pub(crate) fn classify(first: Vec<Difference>, second: &BatchOutcome, report: &mut BatchReport) {
+    let again: std::collections::HashMap<String, &Difference> = second
+        .differences
+        .iter()
+        .map(|d| (key_text(&d.key), d))
+        .collect();
+    for d in first {
+        match again.get(&key_text(&d.key)) {
+            None => report.healed.push(d),
+            Some(now) if now.old != d.old || now.new != d.new => {
+                report.in_flight.push((*now).clone())
+            }
+            Some(now) => report.open.push((*now).clone()),
+        }
+    }
+}
+
 /// One check, its two databases and (optionally) the state store it records into.
 #[derive(Debug, Clone)]
 pub struct Verifier {
@@ -182,19 +201,9 @@ impl Verifier {
             } else {
                 None
             };
-            for d in first.differences {
-                let Some(second) = &second else {
-                    report.open.push(d);
-                    continue;
-                };
-                let text = key_text(&d.key);
-                match second.differences.iter().find(|n| key_text(&n.key) == text) {
-                    None => report.healed.push(d),
-                    Some(now) if now.old != d.old || now.new != d.new => {
-                        report.in_flight.push(now.clone())
-                    }
-                    Some(now) => report.open.push(now.clone()),
-                }
+            match &second {
+                Some(second) => classify(first.differences, second, &mut report),
+                None => report.open.extend(first.differences),
             }
         }
         if let Some(store) = &self.store {
