@@ -6,9 +6,14 @@
 //!   pipe between the same two (the bar: ≥ 0.7×);
 //! - pushdown in one database vs one `INSERT … SELECT` of the whole table with the status
 //!   lookup (≥ 0.9×);
-//! - MariaDB → PostgreSQL vs pgloader, when pgloader is installed (≥ 1.0×); skipped otherwise.
+//! - MariaDB → PostgreSQL vs pgloader (../shared/bench/pgloader-incidents.load, pointed at this
+//!   run's databases), when pgloader is installed (≥ 1.0×); skipped with a message otherwise.
+//!   The rows reach MariaDB (database `migtui_bench_mdb`) by `LOAD DATA LOCAL INFILE`.
 //!
-//! Resident memory (VmHWM) of this process, which runs migtui in process, is printed last.
+//! Each pair runs `MIGTUI_BENCH_ROUNDS` times (default 2), peer then migtui, each on a fresh
+//! target; `MIGTUI_BENCH_PAIRS` (default `copy,pushdown,mariadb`) picks pairs. The load average
+//! is printed before and after (the machines are shared), resident memory (VmHWM) of this
+//! process, which runs migtui in process, last. The bench databases are dropped at the end.
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -145,11 +145,17 @@ pub async fn copy_between(
     in_sql: &str,
 ) -> Result<u64, DbError> {
     use futures::StreamExt as _;
-    use sqlx::postgres::PgPoolCopyExt as _;
     let src = pg_db(source)?;
     let dst = pg_tx(tx)?;
-    let mut rows = src
+    let mut conn = src
         .pool
+        .acquire()
+        .await
+        .map_err(|e| super::classify(&src.ctx, out_sql, e))?;
+    // A COPY stream dropped before its end (a failed write, a cancel) leaves the connection
+    // mid-protocol, and sqlx would hand it out again: this one is closed, never pooled.
+    conn.close_on_drop();
+    let mut rows = conn
         .copy_out_raw(out_sql)
         .await
         .map_err(|e| super::classify(&src.ctx, out_sql, e))?;

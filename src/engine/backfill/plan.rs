@@ -69,6 +69,11 @@ pub struct CopyPlan {
     /// Binary rows streamed from a PostgreSQL source's `COPY … TO STDOUT` (same types on
     /// both sides); otherwise the rows are read as values and sent as COPY text.
     pub binary: bool,
+    /// `COPY target (…) FROM STDIN (FORMAT binary)`, when a chunk can go straight into the
+    /// target table: a plain copy (no `map`), every column of the same name and type there.
+    /// Tried until a chunk meets a row that exists (unique violation, rolled back); from then
+    /// on the step goes through the staging table and its upsert.
+    pub direct_sql: Option<String>,
 }
 
 impl StepPlan {
@@ -453,6 +458,27 @@ async fn copy_plan(
         }
     };
     let d = Engine::Postgres.dialect();
+    let direct_sql = match write {
+        TargetWrite::Copy { table, map, .. }
+            if binary
+                && map.is_empty()
+                && columns
+                    .iter()
+                    .zip(&types)
+                    .all(|(c, t)| fixed_types.get(c) == Some(t)) =>
+        {
+            Some(format!(
+                "COPY {} ({}) FROM STDIN (FORMAT binary)",
+                d.quote_path(table),
+                columns
+                    .iter()
+                    .map(|c| d.quote_ident(c))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        }
+        _ => None,
+    };
     let cols = columns
         .iter()
         .zip(&types)
@@ -471,6 +497,7 @@ async fn copy_plan(
         ),
         write_sql: template.render(&stage),
         binary,
+        direct_sql,
     }))
 }
 

@@ -49,8 +49,9 @@ pub struct RunContext {
 const MIN_CHUNK: u64 = 10;
 const MAX_CHUNK: u64 = 100_000;
 const FIRST_CHUNK: u64 = 5_000;
-/// The largest chunk whose rows travel through migtui (pushdown chunks never do).
-const MAX_CHUNK_THROUGH_MIGTUI: u64 = 20_000;
+/// The largest chunk whose rows travel through migtui as values (pushdown and streamed COPY
+/// chunks never do): two are held at once, one written while the next is read.
+const MAX_CHUNK_THROUGH_MIGTUI: u64 = 10_000;
 const MAX_ATTEMPTS: u32 = 30;
 const PREPARE_ATTEMPTS: u32 = 4;
 /// Exact counts up to this estimate; above it the estimate is shown as one.
@@ -144,6 +145,8 @@ struct StepRun<'a> {
     in_flight: InFlight,
     last_lag_sample: Option<Instant>,
     read_ahead: Option<chunk::ReadAhead>,
+    /// Chunks still go straight into the target table by COPY (until one meets a row).
+    copy_direct: bool,
 }
 
 enum ChunkOutcome {
@@ -181,6 +184,7 @@ impl<'a> StepRun<'a> {
             in_flight: Arc::new(Mutex::new(None)),
             last_lag_sample: None,
             read_ahead: None,
+            copy_direct: true,
         }
     }
 

@@ -333,6 +333,7 @@ impl StepRun<'_> {
             match binary {
                 Some(copy) => Write::CopyStream {
                     out_sql: plan.copy_out_sql(after, &last),
+                    direct: copy.direct_sql.clone().filter(|_| self.copy_direct),
                     copy: copy.clone(),
                     last_key: last,
                 },
@@ -381,6 +382,22 @@ impl StepRun<'_> {
         self.track(&target, &mut tx).await?;
         let written = write.run(&source, &mut tx).await;
         self.untrack();
+        if let Err(e) = &written
+            && matches!(
+                write,
+                Write::CopyStream {
+                    direct: Some(_),
+                    ..
+                }
+            )
+            && e.code() == Some("23505")
+        {
+            // A row of this chunk exists already (a dual write, a replayed chunk): roll back
+            // and upsert through the staging table, for this chunk and the rest of the step.
+            drop(tx);
+            self.copy_direct = false;
+            return Box::pin(self.chunk(plan, after, high_water, n)).await;
+        }
         let rows = written?;
         let last_key = write.last_key();
         let done = self.progress.rows_done + rows;
@@ -442,6 +459,8 @@ enum Write {
     /// PostgreSQL to PostgreSQL: the source's binary COPY streamed into the staging table.
     CopyStream {
         out_sql: String,
+        /// Straight into the target table (`CopyPlan::direct_sql`).
+        direct: Option<String>,
         copy: CopyPlan,
         last_key: Vec<Value>,
     },
@@ -477,6 +496,11 @@ impl Write {
                 tx.execute(sql, params).await?;
                 Ok(*rows)
             }
+            Write::CopyStream {
+                out_sql,
+                direct: Some(direct),
+                ..
+            } => copy_between(source, out_sql, tx.as_mut(), direct).await,
             Write::CopyStream { out_sql, copy, .. } => {
                 tx.execute(&copy.create_sql, &Params::new()).await?;
                 let rows = copy_between(source, out_sql, tx.as_mut(), &copy.copy_in_sql).await?;
