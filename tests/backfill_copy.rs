@@ -5,7 +5,8 @@ mod common;
 
 use common::backfill::{all_items, insert_items, item_rows, items_ddl, migration, run};
 use common::{Kind, TestDb};
-use migtui::engine::backfill::StepState;
+use migtui::engine::backfill::{BackfillEvent, StepState};
+use migtui::engine::session::Event;
 
 const STEP: &str = r#"
 [[backfill]]
@@ -63,6 +64,71 @@ async fn postgres_to_mariadb() {
         return;
     };
     copy_pair(old, new).await;
+}
+
+/// PostgreSQL to PostgreSQL: binary `COPY` streamed into the staging table.
+#[tokio::test]
+async fn postgres_to_postgres() {
+    let (Some(old), Some(new)) = (TestDb::postgres().await, TestDb::postgres().await) else {
+        return;
+    };
+    copy_pair(old, new).await;
+}
+
+/// MariaDB to PostgreSQL: rows read as values, sent as COPY text (JSON as its text).
+#[tokio::test]
+async fn mariadb_to_postgres() {
+    let (Some(old), Some(new)) = (TestDb::mysql().await, TestDb::postgres().await) else {
+        return;
+    };
+    copy_pair(old, new).await;
+}
+
+/// A large estimate shows as an estimate; `exact_count = true` counts instead.
+#[tokio::test]
+async fn exact_count_counts_a_table_the_estimate_calls_large() {
+    let (Some(old), Some(new)) = (TestDb::postgres().await, TestDb::sqlite().await) else {
+        return;
+    };
+    old.run_script(&items_ddl(old.kind, "items")).await;
+    new.run_script(&items_ddl(new.kind, "items")).await;
+    let o = old.connect().await;
+    insert_items(&o, "items", item_rows(40, 1)).await;
+    // The planner's statistics claim half a million rows (we connect as a superuser).
+    old.run_script("UPDATE pg_class SET reltuples = 500000 WHERE oid = CAST('items' AS regclass)")
+        .await;
+    for (exact, want_total, want_exact) in [(false, 500_000, false), (true, 40, true)] {
+        let steps = format!(
+            "[[backfill]]\nname = \"items\"\nfrom = {{ database = \"old\", table = \"items\" }}\n\
+             to = {{ database = \"new\", table = \"items\", key = [\"a\", \"b\"], insert_only = true }}\n\
+             exact_count = {exact}\n"
+        );
+        let name = format!("exact-{exact}");
+        let (progress, events) = run(migration(&name, &old, &new, "new", &steps), None).await;
+        assert_eq!(
+            progress.steps[0].state,
+            StepState::Complete,
+            "{:?}",
+            progress.steps[0].error
+        );
+        let started = events.iter().find_map(|e| match e {
+            Event::Backfill {
+                update:
+                    BackfillEvent::StepStarted {
+                        total_rows,
+                        total_exact,
+                        ..
+                    },
+            } => Some((*total_rows, *total_exact)),
+            _ => None,
+        });
+        assert_eq!(
+            started,
+            Some((want_total, want_exact)),
+            "exact_count = {exact}"
+        );
+        assert_eq!(progress.steps[0].rows_done, 40);
+    }
 }
 
 #[tokio::test]

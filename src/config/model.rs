@@ -184,6 +184,9 @@ pub struct BackfillStep {
     /// Old and new are one database: run each chunk as one set-based statement inside it
     /// instead of reading rows out and writing them back (default false).
     pub pushdown: bool,
+    /// Count the source's rows exactly (`count(*)`) for the progress total, however large;
+    /// otherwise large tables show the engine's estimate, marked as one (default false).
+    pub exact_count: bool,
     pub at: Location,
 }
 

@@ -51,6 +51,7 @@ pub(crate) fn backfill(
             "max_rows_per_second",
             "pause_when",
             "pushdown",
+            "exact_count",
         ],
     );
     let name = s.req_str(cx, "name");
@@ -64,6 +65,7 @@ pub(crate) fn backfill(
     let target_chunk_ms = positive(cx, s, "target_chunk_ms").unwrap_or(500);
     let max_rows_per_second = s.float(cx, "max_rows_per_second");
     let pushdown = s.bool(cx, "pushdown").unwrap_or(false);
+    let exact_count = s.bool(cx, "exact_count").unwrap_or(false);
     let pause_when = s
         .tables(cx, "pause_when")
         .iter()
@@ -92,6 +94,7 @@ pub(crate) fn backfill(
         max_rows_per_second,
         pause_when,
         pushdown,
+        exact_count,
         at: cx.loc(s.at),
     })
 }

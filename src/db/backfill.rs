@@ -3,7 +3,7 @@
 //! that find and cancel a server-side statement. Each engine implements it beside itself
 //! (`postgres/backfill.rs`, `mysql/backfill.rs`, `sqlite/backfill.rs`).
 
-use super::{Dialect, Params, Value};
+use super::{Dialect, Params, Rows, Value};
 
 /// One column of a chunk as the target sees it: its name and, where the engine needs one to
 /// type a bound array (PostgreSQL), the SQL type to read it as.
@@ -83,9 +83,27 @@ pub trait BackfillSql: Send + Sync {
     /// A statement cancelling what the connection `:id` is running.
     fn cancel_sql(&self) -> Option<&'static str>;
 
-    /// A query returning the replica lag in seconds (one row, one number, NULL when there is no
-    /// replica), or `None` where the engine has none.
-    fn replica_lag_sql(&self) -> Option<&'static str>;
+    /// Queries that report replica lag, tried in order until one runs (older servers lack the
+    /// newer spelling); empty where the engine has no replicas.
+    fn replica_lag_sql(&self) -> &'static [&'static str];
+
+    /// The lag in seconds from what [`Self::replica_lag_sql`] returned: the worst replica's;
+    /// `None` when there is no replica (or its lag is unknown). By default the first value.
+    fn replica_lag(&self, rows: &Rows) -> Option<f64> {
+        number(rows.scalar()?)
+    }
+}
+
+/// A numeric value as `f64`; `None` for NULL or anything else.
+pub fn number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Float(f) => Some(*f),
+        Value::Int(i) => Some(*i as f64),
+        Value::UInt(u) => Some(*u as f64),
+        Value::Decimal(d) => d.to_string().parse().ok(),
+        Value::Text(t) => t.trim().parse().ok(),
+        _ => None,
+    }
 }
 
 /// `(a > :p0 OR (a = :p0 AND b > :p1))`: a row comparison spelled out column by column.

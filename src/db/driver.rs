@@ -265,6 +265,9 @@ macro_rules! sqlx_database {
             fn name(&self) -> &str {
                 &self.ctx.name
             }
+            fn as_any(&self) -> &dyn std::any::Any {
+                self
+            }
             fn engine(&self) -> $crate::db::Engine {
                 $engine
             }
@@ -396,6 +399,9 @@ macro_rules! sqlx_database {
 
         #[async_trait::async_trait]
         impl $crate::db::Transaction for Tx {
+            fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+                self
+            }
             async fn query(
                 &mut self,
                 sql: &str,

@@ -230,6 +230,8 @@ pub struct RowCount {
 pub trait Database: Send + Sync + fmt::Debug {
     /// The name this database has in the migration file (`old`, `new`, …).
     fn name(&self) -> &str;
+    /// The engine's own handle, for engine-specific fast paths (PostgreSQL `COPY`).
+    fn as_any(&self) -> &dyn std::any::Any;
     fn engine(&self) -> Engine;
     fn dialect(&self) -> &'static dyn Dialect {
         self.engine().dialect()
@@ -269,6 +271,8 @@ pub trait Database: Send + Sync + fmt::Debug {
 /// A transaction on one connection. Dropped without `commit`, it rolls back.
 #[async_trait]
 pub trait Transaction: Send {
+    /// The engine's own transaction, for engine-specific fast paths (PostgreSQL `COPY`).
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any;
     async fn query(&mut self, sql: &str, params: &Params) -> Result<Rows, DbError>;
     async fn execute(&mut self, sql: &str, params: &Params) -> Result<u64, DbError>;
     async fn commit(self: Box<Self>) -> Result<(), DbError>;

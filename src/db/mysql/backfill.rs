@@ -1,10 +1,11 @@
 //! MySQL/MariaDB's backfill SQL: a chunk travels as one bound JSON document read by
 //! `JSON_TABLE` (one round trip), `ON DUPLICATE KEY UPDATE` upserts with the version guard as `IF`s, composite
 //! keysets spelled out column by column (MariaDB does not use an index for row comparisons),
-//! `LOCK IN SHARE MODE` in pushdown reads, and `KILL QUERY` to cancel.
+//! `LOCK IN SHARE MODE` in pushdown reads, `KILL QUERY` to cancel, and replica lag from
+//! `SHOW REPLICA STATUS`.
 
 use crate::db::backfill::{self, BackfillSql, ChunkColumn, OnConflict};
-use crate::db::{Dialect, Params, Value};
+use crate::db::{Dialect, Params, Rows, Value};
 
 pub struct MySqlBackfill;
 
@@ -123,8 +124,24 @@ impl BackfillSql for MySqlBackfill {
         Some("KILL QUERY :id")
     }
 
-    fn replica_lag_sql(&self) -> Option<&'static str> {
-        None
+    fn replica_lag_sql(&self) -> &'static [&'static str] {
+        // Run where the `pause_when` points: on a replica this reports its own lag. MariaDB
+        // ≥ 10.5.1 and MySQL ≥ 8.0.22 know `SHOW REPLICA STATUS` (MySQL 8.4 knows nothing
+        // else); older servers only `SHOW SLAVE STATUS`.
+        &["SHOW REPLICA STATUS", "SHOW SLAVE STATUS"]
+    }
+
+    fn replica_lag(&self, rows: &Rows) -> Option<f64> {
+        // One row per replication channel; no row: not a replica. NULL lag (the SQL thread
+        // stopped) is unknown, not zero.
+        let col = rows.columns.iter().position(|c| {
+            c.eq_ignore_ascii_case("Seconds_Behind_Master")
+                || c.eq_ignore_ascii_case("Seconds_Behind_Source")
+        })?;
+        rows.rows
+            .iter()
+            .filter_map(|r| r.get(col).and_then(backfill::number))
+            .reduce(f64::max)
     }
 }
 
@@ -143,5 +160,28 @@ fn json_item(v: &Value) -> serde_json::Value {
         Value::Timestamp(t) => J::String(t.format("%Y-%m-%d %H:%M:%S%.6f").to_string()),
         Value::TimestampTz(t) => J::String(t.format("%Y-%m-%d %H:%M:%S%.6f").to_string()),
         other => J::String(other.display()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replica_lag_is_the_worst_channel_and_null_is_unknown() {
+        let rows = |vals: Vec<Value>| Rows {
+            columns: vec!["Master_Host".into(), "Seconds_Behind_Master".into()],
+            rows: vals
+                .into_iter()
+                .map(|v| vec![Value::Text("h".into()), v])
+                .collect(),
+        };
+        let b = MySqlBackfill;
+        assert_eq!(b.replica_lag(&rows(vec![])), None);
+        assert_eq!(b.replica_lag(&rows(vec![Value::Null])), None);
+        assert_eq!(
+            b.replica_lag(&rows(vec![Value::UInt(3), Value::Null, Value::UInt(12)])),
+            Some(12.0)
+        );
     }
 }

@@ -47,7 +47,7 @@ impl BackfillSql for SqliteBackfill {
         None
     }
 
-    fn replica_lag_sql(&self) -> Option<&'static str> {
-        None
+    fn replica_lag_sql(&self) -> &'static [&'static str] {
+        &[]
     }
 }

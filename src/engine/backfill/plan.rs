@@ -52,6 +52,28 @@ pub struct StepPlan {
     /// A table source (share locks and cheap estimates apply).
     pub source_is_table: bool,
     pub source_table: Option<String>,
+    /// A PostgreSQL target fed by `COPY` into a staging table, when the types allow it.
+    pub copy: Option<CopyPlan>,
+}
+
+/// How chunks reach a PostgreSQL target by `COPY`: into a temporary staging table (one per
+/// connection, emptied at each commit) that the write statement then reads as `src`.
+#[derive(Debug, Clone)]
+pub struct CopyPlan {
+    /// `CREATE TEMP TABLE IF NOT EXISTS migtui_stage_… (…) ON COMMIT DELETE ROWS`.
+    pub create_sql: String,
+    /// `COPY migtui_stage_… FROM STDIN (FORMAT …)`.
+    pub copy_in_sql: String,
+    /// The write statement reading the staging table.
+    pub write_sql: String,
+    /// Binary rows streamed from a PostgreSQL source's `COPY … TO STDOUT` (same types on
+    /// both sides); otherwise the rows are read as values and sent as COPY text.
+    pub binary: bool,
+    /// `COPY target (…) FROM STDIN (FORMAT binary)`, when a chunk can go straight into the
+    /// target table: a plain copy (no `map`), every column of the same name and type there.
+    /// Tried until a chunk meets a row that exists (unique violation, rolled back); from then
+    /// on the step goes through the staging table and its upsert.
+    pub direct_sql: Option<String>,
 }
 
 impl StepPlan {
@@ -109,9 +131,20 @@ impl StepPlan {
     /// The next chunk's rows (`:migtui_n` of them) in key order.
     pub fn read_sql(&self, after: bool) -> String {
         let d = self.source_engine.dialect();
+        let list = if self.copy.is_some() && self.source_engine == Engine::MySql {
+            // Renamed, so MariaDB's JSON columns arrive as their text: COPY sends text anyway,
+            // and decoding then re-encoding each document would only cost time.
+            self.columns
+                .iter()
+                .enumerate()
+                .map(|(i, c)| format!("{} AS migtui_c{i}", d.quote_ident(c)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        } else {
+            self.select_list(d)
+        };
         format!(
-            "SELECT {} FROM {} WHERE {} ORDER BY {} LIMIT :migtui_n",
-            self.select_list(d),
+            "SELECT {list} FROM {} WHERE {} ORDER BY {} LIMIT :migtui_n",
             self.source_from,
             self.range(self.src_sql(), after),
             self.order_by(false)
@@ -160,6 +193,27 @@ impl StepPlan {
             self.range(self.src_sql(), after)
         );
         self.write.render(&relation)
+    }
+
+    /// Binary COPY: `COPY (SELECT … WHERE key in (after, up_to]) TO STDOUT (FORMAT binary)`,
+    /// the keys written as literals (COPY takes no parameters).
+    pub fn copy_out_sql(&self, after: Option<&[Value]>, up_to: &[Value]) -> String {
+        let d = self.source_engine.dialect();
+        let range = replace_placeholders(&self.range(self.src_sql(), after.is_some()), |name| {
+            let (key, i) = match name.strip_prefix("migtui_lo") {
+                Some(i) => (after.unwrap_or(up_to), i),
+                None => (up_to, name.trim_start_matches("migtui_hi")),
+            };
+            i.parse::<usize>()
+                .ok()
+                .and_then(|i| key.get(i))
+                .map_or_else(|| "NULL".into(), crate::db::postgres::backfill::literal)
+        });
+        format!(
+            "COPY (SELECT {} FROM {} WHERE {range}) TO STDOUT (FORMAT binary)",
+            self.select_list(d),
+            self.source_from
+        )
     }
 
     /// The write statement for rows that travelled through migtui, and its parameters.
@@ -306,7 +360,12 @@ pub async fn plan_step(
         TargetWrite::Statement { sql } => {
             let t = statement::set_based(sql, te, tsql.insert_select_filler())
                 .map_err(|e| fail(step, format!("to.sql cannot run once per chunk: {e}")))?;
-            (t, LostUpdateGuard::None)
+            let guard = if statement::is_insert_only(sql) {
+                LostUpdateGuard::InsertOnly
+            } else {
+                LostUpdateGuard::None
+            };
+            (t, guard)
         }
     };
     let pushdown = step.pushdown;
@@ -330,6 +389,20 @@ pub async fn plan_step(
         (true, LostUpdateGuard::None) if source_table.is_some() => LostUpdateGuard::LockingRead,
         (_, g) => g,
     };
+    let copy = if te == Engine::Postgres && !pushdown {
+        copy_plan(
+            &source,
+            source_table.as_deref(),
+            &columns,
+            &fixed_types,
+            &step.to.write,
+            &write,
+        )
+        .await
+        .map_err(|e| fail(step, e))?
+    } else {
+        None
+    };
     Ok(StepPlan {
         name: step.name.clone(),
         source_db: step.from.database.clone(),
@@ -347,6 +420,91 @@ pub async fn plan_step(
         guard,
         source_is_table: source_table.is_some(),
         source_table,
+        copy,
+    })
+}
+
+/// The COPY plan for a PostgreSQL target: binary from a PostgreSQL table whose types are all
+/// built in; COPY text for a copy-form write whose every column has a target type; else none
+/// (the chunk travels as bound arrays).
+async fn copy_plan(
+    source: &Db,
+    source_table: Option<&str>,
+    columns: &[String],
+    fixed_types: &BTreeMap<String, String>,
+    write: &TargetWrite,
+    template: &Template,
+) -> Result<Option<CopyPlan>, crate::db::DbError> {
+    let binary_types = match (source.engine(), source_table) {
+        (Engine::Postgres, Some(t)) => {
+            crate::db::postgres::backfill::builtin_column_types(source, t, columns).await?
+        }
+        _ => None,
+    };
+    let (types, binary) = match binary_types {
+        Some(t) => (t, true),
+        None => {
+            if !matches!(write, TargetWrite::Copy { .. }) {
+                return Ok(None);
+            }
+            let mut types = Vec::with_capacity(columns.len());
+            for c in columns {
+                match fixed_types.get(c) {
+                    Some(t) if !t.ends_with("[]") && !t.contains('"') => types.push(t.clone()),
+                    _ => return Ok(None),
+                }
+            }
+            (types, false)
+        }
+    };
+    let d = Engine::Postgres.dialect();
+    let direct_sql = match write {
+        TargetWrite::Copy { table, map, .. }
+            if binary
+                && map.is_empty()
+                && columns
+                    .iter()
+                    .zip(&types)
+                    .all(|(c, t)| fixed_types.get(c) == Some(t)) =>
+        {
+            Some(format!(
+                "COPY {} ({}) FROM STDIN (FORMAT binary)",
+                d.quote_path(table),
+                columns
+                    .iter()
+                    .map(|c| d.quote_ident(c))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        }
+        _ => None,
+    };
+    let cols = columns
+        .iter()
+        .zip(&types)
+        .map(|(c, t)| format!("{} {t}", d.quote_ident(&src_column(c))))
+        .collect::<Vec<_>>()
+        .join(", ");
+    // Named for its shape: a connection may hold stages of several steps.
+    let stage = format!("migtui_stage_{:016x}", fnv1a(&cols));
+    Ok(Some(CopyPlan {
+        create_sql: format!(
+            "CREATE TEMP TABLE IF NOT EXISTS {stage} ({cols}) ON COMMIT DELETE ROWS"
+        ),
+        copy_in_sql: format!(
+            "COPY {stage} FROM STDIN (FORMAT {})",
+            if binary { "binary" } else { "text" }
+        ),
+        write_sql: template.render(&stage),
+        binary,
+        direct_sql,
+    }))
+}
+
+/// A stable 64-bit hash (FNV-1a) for naming staging tables.
+fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
     })
 }
 

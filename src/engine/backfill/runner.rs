@@ -14,7 +14,7 @@ use crate::db::{Db, DbError, Params, Value};
 use crate::engine::signals::Signals;
 
 use super::checkpoint::{self, Checkpoint};
-use super::plan::{StepPlan, bind_key, plan_step};
+use super::plan::{CopyPlan, StepPlan, bind_key, plan_step};
 use super::progress::{BackfillProgress, RateMeter, StepProgress, StepState};
 use super::throttle::TokenBucket;
 use super::{BackfillError, BackfillEvent};
@@ -48,9 +48,10 @@ pub struct RunContext {
 
 const MIN_CHUNK: u64 = 10;
 const MAX_CHUNK: u64 = 100_000;
-const FIRST_CHUNK: u64 = 1_000;
-/// The largest chunk whose rows travel through migtui (pushdown chunks never do).
-const MAX_CHUNK_THROUGH_MIGTUI: u64 = 20_000;
+const FIRST_CHUNK: u64 = 5_000;
+/// The largest chunk whose rows travel through migtui as values (pushdown and streamed COPY
+/// chunks never do): two are held at once, one written while the next is read.
+const MAX_CHUNK_THROUGH_MIGTUI: u64 = 10_000;
 const MAX_ATTEMPTS: u32 = 30;
 const PREPARE_ATTEMPTS: u32 = 4;
 /// Exact counts up to this estimate; above it the estimate is shown as one.
@@ -145,6 +146,9 @@ struct StepRun<'a> {
     last_lag_sample: Option<Instant>,
     /// When the last rate sample was written, and the counters then (`migtui_backfill_samples`).
     sampled: (Instant, u64, u64, u64),
+    read_ahead: Option<chunk::ReadAhead>,
+    /// Chunks still go straight into the target table by COPY (until one meets a row).
+    copy_direct: bool,
 }
 
 /// How often a step writes a rate sample for the report.
@@ -185,6 +189,8 @@ impl<'a> StepRun<'a> {
             in_flight: Arc::new(Mutex::new(None)),
             last_lag_sample: None,
             sampled: (Instant::now(), 0, 0, 0),
+            read_ahead: None,
+            copy_direct: true,
         }
     }
 
@@ -424,11 +430,14 @@ impl<'a> StepRun<'a> {
         BackfillError::Cancelled(plan.name.clone())
     }
 
-    /// The total: exact when cheap (a small table, or a query), else the engine's estimate.
+    /// The total: exact when cheap (a small table, or a query) or asked for (`exact_count`),
+    /// else the engine's estimate.
     async fn total(&mut self, plan: &StepPlan, source: &Db, cp: &Checkpoint) {
         let counted = match &plan.source_table {
             Some(t) => match source.row_count(t, false).await {
-                Ok(c) if !c.exact && c.rows < EXACT_COUNT_BELOW => source.row_count(t, true).await,
+                Ok(c) if !c.exact && (self.step.exact_count || c.rows < EXACT_COUNT_BELOW) => {
+                    source.row_count(t, true).await
+                }
                 other => other,
             },
             None => match source
@@ -473,8 +482,8 @@ impl<'a> StepRun<'a> {
         if let Some(r) = self.bucket.rate() {
             n = n.min(r.ceil().max(1.0) as u64);
         }
-        if !plan.pushdown {
-            // Rows held in memory: keep a chunk's worth well under the 100 MB budget.
+        if !plan.pushdown && !plan.copy.as_ref().is_some_and(|c| c.binary) {
+            // Rows held in memory (streamed COPY chunks never are): keep a chunk's worth well under the 100 MB budget.
             n = n.min(MAX_CHUNK_THROUGH_MIGTUI);
         }
         let per_row = plan.columns.len().max(1);
@@ -482,14 +491,15 @@ impl<'a> StepRun<'a> {
         n.clamp(1, (cap as u64).clamp(1, MAX_CHUNK))
     }
 
-    /// Size the next chunk to take about `target_chunk_ms`, changing by at most 2× at a time.
+    /// Size the next chunk to take about `target_chunk_ms`: growing by up to 4× at a time (a
+    /// fast table reaches its size in a few chunks), shrinking by up to 2×.
     fn adapt(&mut self, rows: u64, asked: u64, secs: f64) {
         if rows < asked || secs <= 0.0 {
             return;
         }
         let target = self.step.target_chunk_ms.max(1) as f64 / 1000.0;
         let ideal = asked as f64 * target / secs;
-        let next = ideal.clamp(asked as f64 / 2.0, asked as f64 * 2.0);
+        let next = ideal.clamp(asked as f64 / 2.0, asked as f64 * 4.0);
         self.chunk = (next as u64).clamp(MIN_CHUNK, MAX_CHUNK);
     }
 

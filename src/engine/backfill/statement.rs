@@ -129,6 +129,17 @@ pub fn set_based(sql: &str, engine: Engine, filler: &str) -> Result<Template, St
     }
 }
 
+/// True for an `INSERT … ON CONFLICT … DO NOTHING`: it never touches an existing row, so it
+/// cannot put an older value back over a newer dual write (the insert-only guard).
+pub fn is_insert_only(sql: &str) -> bool {
+    let words = top_level_words(sql);
+    words.first().is_some_and(|(_, w)| w == "insert")
+        && words.iter().any(|(_, w)| w == "conflict")
+        && words
+            .windows(2)
+            .any(|w| w[0].1 == "do" && w[1].1 == "nothing")
+}
+
 /// Lowercased words outside quotes, comments and parentheses, with their byte offsets.
 fn top_level_words(sql: &str) -> Vec<(usize, String)> {
     let b = sql.as_bytes();
@@ -261,6 +272,19 @@ mod tests {
             t.render("(R)"),
             "INSERT INTO t (a, s) SELECT src.\"migtui_a\", x.id FROM (R) AS src CROSS JOIN x WHERE x.name = src.\"migtui_name\""
         );
+    }
+
+    #[test]
+    fn insert_only_statements_are_recognised() {
+        assert!(is_insert_only(
+            "INSERT INTO t (a) VALUES (:a) ON CONFLICT (a) DO NOTHING"
+        ));
+        assert!(!is_insert_only(
+            "INSERT INTO t (a) VALUES (:a) ON CONFLICT (a) DO UPDATE SET a = excluded.a"
+        ));
+        assert!(!is_insert_only(
+            "UPDATE t SET note = 'do nothing' WHERE id = :id"
+        ));
     }
 
     #[test]

@@ -63,18 +63,17 @@ impl StepRun<'_> {
             let Some(db) = self.ctx.dbs.get(database) else {
                 continue;
             };
-            let Some(sql) = db.dialect().backfill().replica_lag_sql() else {
+            let sql = db.dialect().backfill();
+            if sql.replica_lag_sql().is_empty() {
                 continue;
-            };
-            let lag = match db.query(sql, &Params::new()).await {
-                Ok(rows) => match rows.scalar() {
-                    Some(Value::Float(f)) => Some(*f),
-                    Some(Value::Int(i)) => Some(*i as f64),
-                    Some(Value::Decimal(d)) => d.to_string().parse().ok(),
-                    _ => None,
-                },
-                Err(_) => None,
-            };
+            }
+            let mut lag = None;
+            for q in sql.replica_lag_sql() {
+                if let Ok(rows) = db.query(q, &Params::new()).await {
+                    lag = sql.replica_lag(&rows);
+                    break;
+                }
+            }
             self.ctx.signals.send_modify(|s| match lag {
                 Some(l) => {
                     s.replica_lag_secs.insert(database.clone(), l);
@@ -232,6 +231,84 @@ impl StepRun<'_> {
             .collect()
     }
 
+    /// Pushdown and COPY: the key that ends the next chunk of `n` rows (one index-only query)
+    /// and its row count; `None` when nothing is left up to the high-water mark.
+    async fn bound(
+        &self,
+        plan: &StepPlan,
+        source: &Db,
+        params: &Params,
+        after: bool,
+        high_water: &[Value],
+        n: u64,
+    ) -> Result<Option<(Vec<Value>, u64)>, DbError> {
+        let bound = params.clone().bind(
+            "migtui_skip",
+            i64::try_from(n.saturating_sub(1)).unwrap_or(i64::MAX),
+        );
+        let found = source.query(&plan.bound_sql(after), &bound).await?;
+        if let Some(k) = found.rows.into_iter().next() {
+            return Ok(Some((k, n)));
+        }
+        let counted = source.query(&plan.count_sql(after), params).await?;
+        let rows = match counted.scalar() {
+            Some(Value::Int(c)) => (*c).max(0) as u64,
+            Some(Value::UInt(c)) => *c,
+            _ => 0,
+        };
+        Ok((rows > 0).then(|| (high_water.to_vec(), rows)))
+    }
+
+    /// The next chunk's rows: the ones read ahead while the last chunk was written when they
+    /// start at `after`, else read now.
+    async fn read_rows(
+        &mut self,
+        plan: &StepPlan,
+        source: &Db,
+        params: Params,
+        after: Option<&[Value]>,
+        n: u64,
+    ) -> Result<Vec<Vec<Value>>, DbError> {
+        if let Some(ahead) = self.read_ahead.take()
+            && ahead.after.as_deref() == after
+            && ahead.n <= n
+            && let Ok(read) = ahead.handle.await
+        {
+            return read;
+        }
+        let read = params.bind("migtui_n", i64::try_from(n).unwrap_or(i64::MAX));
+        Ok(source
+            .query(&plan.read_sql(after.is_some()), &read)
+            .await?
+            .rows)
+    }
+
+    /// Start reading the chunk after `last_key`, to overlap with this chunk's write (one chunk
+    /// ahead at most: two chunks in memory).
+    fn read_ahead(
+        &mut self,
+        plan: &StepPlan,
+        source: &Db,
+        high_water: &[Value],
+        last_key: &[Value],
+        n: u64,
+    ) {
+        if last_key == high_water {
+            return;
+        }
+        let params = bind_key(Params::new(), "migtui_hi", high_water);
+        let params = bind_key(params, "migtui_lo", last_key)
+            .bind("migtui_n", i64::try_from(n).unwrap_or(i64::MAX));
+        let sql = plan.read_sql(true);
+        let source = source.clone();
+        let handle = tokio::spawn(async move { source.query(&sql, &params).await.map(|r| r.rows) });
+        self.read_ahead = Some(ReadAhead {
+            after: Some(last_key.to_vec()),
+            n,
+            handle: AbortOnDrop(handle),
+        });
+    }
+
     async fn chunk(
         &mut self,
         plan: &StepPlan,
@@ -245,45 +322,84 @@ impl StepRun<'_> {
         if let Some(a) = after {
             params = bind_key(params, "migtui_lo", a);
         }
-        let (write_sql, write_params, rows, last_key) = if plan.pushdown {
-            let bound = params.clone().bind(
-                "migtui_skip",
-                i64::try_from(n.saturating_sub(1)).unwrap_or(i64::MAX),
-            );
-            let found = source
-                .query(&plan.bound_sql(after.is_some()), &bound)
-                .await?;
-            let (last, rows) = match found.rows.into_iter().next() {
-                Some(k) => (k, n),
-                None => {
-                    let counted = source
-                        .query(&plan.count_sql(after.is_some()), &params)
-                        .await?;
-                    let rows = match counted.scalar() {
-                        Some(Value::Int(c)) => (*c).max(0) as u64,
-                        Some(Value::UInt(c)) => *c,
-                        _ => 0,
-                    };
-                    (high_water.to_vec(), rows)
-                }
-            };
-            if rows == 0 {
+        let binary = plan.copy.as_ref().filter(|c| c.binary);
+        let mut write = if plan.pushdown || binary.is_some() {
+            let Some((last, rows)) = self
+                .bound(plan, &source, &params, after.is_some(), high_water, n)
+                .await?
+            else {
                 return Ok(ChunkOutcome::Done);
+            };
+            match binary {
+                Some(copy) => Write::CopyStream {
+                    out_sql: plan.copy_out_sql(after, &last),
+                    direct: copy.direct_sql.clone().filter(|_| self.copy_direct),
+                    copy: copy.clone(),
+                    last_key: last,
+                },
+                None => {
+                    let range = bind_key(params, "migtui_hi", &last);
+                    Write::Statement {
+                        sql: plan.pushdown_sql(after.is_some()),
+                        params: range,
+                        rows,
+                        last_key: last,
+                    }
+                }
             }
-            let range = bind_key(params, "migtui_hi", &last);
-            (plan.pushdown_sql(after.is_some()), range, rows, last)
         } else {
-            let read = params.bind("migtui_n", i64::try_from(n).unwrap_or(i64::MAX));
-            let chunk = source.query(&plan.read_sql(after.is_some()), &read).await?;
-            let Some(last) = chunk.rows.last() else {
+            let rows = self.read_rows(plan, &source, params, after, n).await?;
+            let Some(last) = rows.last() else {
                 return Ok(ChunkOutcome::Done);
             };
             let last_key: Vec<Value> = plan.key_index.iter().map(|&i| last[i].clone()).collect();
-            let rows = chunk.rows.len() as u64;
-            let cols = self.chunk_columns(plan, &chunk.rows);
-            let (sql, p) = plan.write_sql(&cols, chunk.rows);
-            (sql, p, rows, last_key)
+            self.read_ahead(plan, &source, high_water, &last_key, n);
+            match &plan.copy {
+                Some(copy) => {
+                    let mut data = Vec::with_capacity(rows.len() * 256);
+                    crate::db::postgres::backfill::copy_text(&rows, &mut data);
+                    Write::CopyText {
+                        data,
+                        rows: rows.len() as u64,
+                        copy: copy.clone(),
+                        last_key,
+                    }
+                }
+                None => {
+                    let count = rows.len() as u64;
+                    let cols = self.chunk_columns(plan, &rows);
+                    let (sql, p) = plan.write_sql(&cols, rows);
+                    Write::Statement {
+                        sql,
+                        params: p,
+                        rows: count,
+                        last_key,
+                    }
+                }
+            }
         };
+        let mut tx = target.begin().await?;
+        self.track(&target, &mut tx).await?;
+        let written = write.run(&source, &mut tx).await;
+        self.untrack();
+        if let Err(e) = &written
+            && matches!(
+                write,
+                Write::CopyStream {
+                    direct: Some(_),
+                    ..
+                }
+            )
+            && e.code() == Some("23505")
+        {
+            // A row of this chunk exists already (a dual write, a replayed chunk): roll back
+            // and upsert through the staging table, for this chunk and the rest of the step.
+            drop(tx);
+            self.copy_direct = false;
+            return Box::pin(self.chunk(plan, after, high_water, n)).await;
+        }
+        let rows = written?;
+        let last_key = write.last_key();
         let done = self.progress.rows_done + rows;
         let (cp_sql, cp_params) = checkpoint::advance(
             self.ctx.store_db.dialect(),
@@ -292,11 +408,6 @@ impl StepRun<'_> {
             &last_key,
             done,
         );
-        let mut tx = target.begin().await?;
-        self.track(&target, &mut tx).await?;
-        let written = tx.execute(&write_sql, &write_params).await;
-        self.untrack();
-        written?;
         if plan.checkpoint_in_tx {
             tx.execute(&cp_sql, &cp_params).await?;
             tx.commit().await?;
@@ -307,5 +418,103 @@ impl StepRun<'_> {
             self.ctx.store_db.execute(&cp_sql, &cp_params).await?;
         }
         Ok(ChunkOutcome::Wrote { rows, last_key })
+    }
+}
+
+/// A read of the next chunk running while this one is written.
+pub(super) struct ReadAhead {
+    after: Option<Vec<Value>>,
+    n: u64,
+    handle: AbortOnDrop,
+}
+
+/// A task that stops when its handle is dropped (a retry, a cancel, the step's end).
+struct AbortOnDrop(tokio::task::JoinHandle<Result<Vec<Vec<Value>>, DbError>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl std::future::Future for AbortOnDrop {
+    type Output = Result<Result<Vec<Vec<Value>>, DbError>, tokio::task::JoinError>;
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0).poll(cx)
+    }
+}
+
+/// A chunk's write, ready to run in the target transaction.
+enum Write {
+    /// One statement with its bound rows (or a pushdown range).
+    Statement {
+        sql: String,
+        params: Params,
+        rows: u64,
+        last_key: Vec<Value>,
+    },
+    /// PostgreSQL to PostgreSQL: the source's binary COPY streamed into the staging table.
+    CopyStream {
+        out_sql: String,
+        /// Straight into the target table (`CopyPlan::direct_sql`).
+        direct: Option<String>,
+        copy: CopyPlan,
+        last_key: Vec<Value>,
+    },
+    /// Rows read as values, sent as COPY text into the staging table.
+    CopyText {
+        data: Vec<u8>,
+        rows: u64,
+        copy: CopyPlan,
+        last_key: Vec<Value>,
+    },
+}
+
+impl Write {
+    fn last_key(&mut self) -> Vec<Value> {
+        match self {
+            Write::Statement { last_key, .. }
+            | Write::CopyStream { last_key, .. }
+            | Write::CopyText { last_key, .. } => std::mem::take(last_key),
+        }
+    }
+
+    /// Run the write; returns the source rows it carried.
+    async fn run(
+        &self,
+        source: &Db,
+        tx: &mut Box<dyn crate::db::Transaction>,
+    ) -> Result<u64, DbError> {
+        use crate::db::postgres::backfill::{copy_between, copy_in};
+        match self {
+            Write::Statement {
+                sql, params, rows, ..
+            } => {
+                tx.execute(sql, params).await?;
+                Ok(*rows)
+            }
+            Write::CopyStream {
+                out_sql,
+                direct: Some(direct),
+                ..
+            } => copy_between(source, out_sql, tx.as_mut(), direct).await,
+            Write::CopyStream { out_sql, copy, .. } => {
+                tx.execute(&copy.create_sql, &Params::new()).await?;
+                let rows = copy_between(source, out_sql, tx.as_mut(), &copy.copy_in_sql).await?;
+                tx.execute(&copy.write_sql, &Params::new()).await?;
+                Ok(rows)
+            }
+            Write::CopyText {
+                data, rows, copy, ..
+            } => {
+                tx.execute(&copy.create_sql, &Params::new()).await?;
+                copy_in(tx.as_mut(), &copy.copy_in_sql, data).await?;
+                tx.execute(&copy.write_sql, &Params::new()).await?;
+                Ok(*rows)
+            }
+        }
     }
 }
