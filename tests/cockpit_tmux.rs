@@ -15,6 +15,9 @@ struct Tmux {
     socket: String,
     /// The tmux session the keys go to and the screen is read from.
     target: String,
+    /// Where the shell around the cockpit writes its exit status (tmux's own
+    /// `pane_dead_status` is not reliable: tmux 3.3a sometimes leaves the process unreaped).
+    exit_file: PathBuf,
 }
 
 impl Tmux {
@@ -72,19 +75,8 @@ impl Tmux {
 
     /// `Some(exit status)` once the cockpit's process has exited.
     fn exited(&self) -> Option<i32> {
-        let out = self.cmd(&[
-            "display-message",
-            "-p",
-            "-t",
-            &self.target,
-            "#{pane_dead} #{pane_dead_status}",
-        ]);
-        let text = String::from_utf8_lossy(&out.stdout);
-        let mut parts = text.split_whitespace();
-        match (parts.next(), parts.next()) {
-            (Some("1"), Some(code)) => code.parse().ok(),
-            _ => None,
-        }
+        let text = std::fs::read_to_string(&self.exit_file).ok()?;
+        text.trim().parse().ok()
     }
 }
 
@@ -124,6 +116,7 @@ async fn the_cockpit_drives_a_sqlite_migration_in_tmux() {
     let tmux = Tmux {
         socket: format!("migtui-e2e-{}", std::process::id()),
         target: "cockpit".into(),
+        exit_file: work.path().join("exit-cockpit"),
     };
     let env = [
         format!("OLD_DATABASE_URL={}", old.url),
@@ -131,7 +124,15 @@ async fn the_cockpit_drives_a_sqlite_migration_in_tmux() {
         format!("MIGTUI_CONFIG_DIR={}", config_dir.display()),
         "TERM=tmux-256color".to_string(),
     ];
-    let command = format!("{} -c {}", env!("CARGO_BIN_EXE_migtui"), config.display());
+    // tmux runs the command through `sh -c`: the shell records the cockpit's exit status.
+    let command = |name: &str| {
+        format!(
+            "{} -c {}; echo $? > {}",
+            env!("CARGO_BIN_EXE_migtui"),
+            config.display(),
+            work.path().join(format!("exit-{name}")).display()
+        )
+    };
     let session_args = |name: &'static str| -> Vec<String> {
         let mut args: Vec<String> = [
             "-f",
@@ -152,7 +153,7 @@ async fn the_cockpit_drives_a_sqlite_migration_in_tmux() {
         for e in &env {
             args.extend(["-e".to_string(), e.clone()]);
         }
-        args.push(command.clone());
+        args.push(command(name));
         args
     };
     let mut args: Vec<&str> = vec![
@@ -172,7 +173,8 @@ async fn the_cockpit_drives_a_sqlite_migration_in_tmux() {
     for e in &env {
         args.extend_from_slice(&["-e", e]);
     }
-    args.push(&command);
+    let driver = command("cockpit");
+    args.push(&driver);
     let out = tmux.cmd(&args);
     assert!(out.status.success(), "tmux new-session: {out:?}");
 
@@ -225,6 +227,7 @@ async fn the_cockpit_drives_a_sqlite_migration_in_tmux() {
     let observer = Tmux {
         socket: tmux.socket.clone(),
         target: "observer".into(),
+        exit_file: work.path().join("exit-observer"),
     };
     let args = session_args("observer");
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
