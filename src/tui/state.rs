@@ -144,18 +144,6 @@ impl Series {
         }
         self.points.push_back((at_us, value));
     }
-
-    pub fn last(&self) -> Option<f64> {
-        self.points.back().map(|p| p.1)
-    }
-
-    /// The values only, oldest first, for a sparkline (scaled by `scale`, floored at 0).
-    pub fn values(&self, scale: f64) -> Vec<u64> {
-        self.points
-            .iter()
-            .map(|(_, v)| (v * scale).max(0.0).round() as u64)
-            .collect()
-    }
 }
 
 /// Series keyed by name: `backfill:<step>` rows/s, `p95:<path>:old|new` ms,
