@@ -146,8 +146,8 @@ impl Series {
     }
 }
 
-/// Series keyed by name: `backfill:<step>` rows/s, `p95:<path>:old|new` ms,
-/// `divergence:<check>` rate, recorded once a second from the snapshot.
+/// Series keyed by name: `backfill:<step>` rows/s and `p95:<path>:old|new` ms, recorded once
+/// a second from the snapshot.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct History {
     pub series: std::collections::BTreeMap<String, Series>,
@@ -181,9 +181,6 @@ impl History {
                     self.push(format!("p95:{}:new", path.path), now_us, ms);
                 }
             }
-        }
-        for v in &snap.verify {
-            self.push(format!("divergence:{}", v.check), now_us, v.recent.observed);
         }
     }
 
