@@ -108,7 +108,7 @@ pub async fn describe(
                 out,
                 "  write ({}), one statement per chunk:\n    {}",
                 plan.target_db,
-                plan.pushdown_sql(true)
+                plan.pushdown_sql(true, false)
             );
         } else {
             let _ = writeln!(
@@ -122,6 +122,13 @@ pub async fn describe(
                 "  write ({}), one statement per chunk:\n    {}",
                 plan.target_db,
                 plan.write.render("<the chunk's rows>")
+            );
+        }
+        if plan.plain_write.is_some() && (plan.pushdown || plan.copy.is_none()) {
+            let _ = writeln!(
+                out,
+                "  each chunk first runs without the ON CONFLICT clause (a plain insert is \
+                 cheaper); from the first chunk that meets an existing row, as written"
             );
         }
     }

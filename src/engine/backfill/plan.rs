@@ -11,6 +11,10 @@ use crate::db::{Db, Engine, Params, TableInfo, Value};
 use super::BackfillError;
 use super::statement::{self, Template, src_column};
 
+mod copy;
+pub use copy::CopyPlan;
+use copy::copy_plan;
+
 /// How a step guards against putting an older value back over a newer dual write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -45,6 +49,9 @@ pub struct StepPlan {
     /// SQL types of the chunk's columns on the target, where known (PostgreSQL arrays).
     pub fixed_types: BTreeMap<String, String>,
     pub write: Template,
+    /// `write` without its `ON CONFLICT` clause (PostgreSQL targets): tried first, until a
+    /// chunk meets an existing row (see `statement::without_conflict_clause`).
+    pub plain_write: Option<Template>,
     pub pushdown: bool,
     /// The chunk and its checkpoint commit in one transaction (the store is the target).
     pub checkpoint_in_tx: bool,
@@ -54,26 +61,6 @@ pub struct StepPlan {
     pub source_table: Option<String>,
     /// A PostgreSQL target fed by `COPY` into a staging table, when the types allow it.
     pub copy: Option<CopyPlan>,
-}
-
-/// How chunks reach a PostgreSQL target by `COPY`: into a temporary staging table (one per
-/// connection, emptied at each commit) that the write statement then reads as `src`.
-#[derive(Debug, Clone)]
-pub struct CopyPlan {
-    /// `CREATE TEMP TABLE IF NOT EXISTS migtui_stage_… (…) ON COMMIT DELETE ROWS`.
-    pub create_sql: String,
-    /// `COPY migtui_stage_… FROM STDIN (FORMAT …)`.
-    pub copy_in_sql: String,
-    /// The write statement reading the staging table.
-    pub write_sql: String,
-    /// Binary rows streamed from a PostgreSQL source's `COPY … TO STDOUT` (same types on
-    /// both sides); otherwise the rows are read as values and sent as COPY text.
-    pub binary: bool,
-    /// `COPY target (…) FROM STDIN (FORMAT binary)`, when a chunk can go straight into the
-    /// target table: a plain copy (no `map`), every column of the same name and type there.
-    /// Tried until a chunk meets a row that exists (unique violation, rolled back); from then
-    /// on the step goes through the staging table and its upsert.
-    pub direct_sql: Option<String>,
 }
 
 impl StepPlan {
@@ -171,8 +158,16 @@ impl StepPlan {
         )
     }
 
+    /// The write template: the plain insert when asked for and there is one.
+    fn template(&self, plain: bool) -> &Template {
+        match &self.plain_write {
+            Some(t) if plain => t,
+            _ => &self.write,
+        }
+    }
+
     /// Pushdown: the whole write statement, its rows read inside the server.
-    pub fn pushdown_sql(&self, after: bool) -> String {
+    pub fn pushdown_sql(&self, after: bool, plain: bool) -> String {
         let d = self.source_engine.dialect();
         // Only where nothing else guards against lost updates: share locks dirty every source
         // row they touch, which insert-only and version-guarded writes do not need.
@@ -192,7 +187,7 @@ impl StepPlan {
             self.source_from,
             self.range(self.src_sql(), after)
         );
-        self.write.render(&relation)
+        self.template(plain).render(&relation)
     }
 
     /// Binary COPY: `COPY (SELECT … WHERE key in (after, up_to]) TO STDOUT (FORMAT binary)`,
@@ -217,14 +212,19 @@ impl StepPlan {
     }
 
     /// The write statement for rows that travelled through migtui, and its parameters.
-    pub fn write_sql(&self, cols: &[ChunkColumn], rows: Vec<Vec<Value>>) -> (String, Params) {
+    pub fn write_sql(
+        &self,
+        cols: &[ChunkColumn],
+        rows: Vec<Vec<Value>>,
+        plain: bool,
+    ) -> (String, Params) {
         let mut params = Params::new();
         let relation =
             self.target_engine
                 .dialect()
                 .backfill()
                 .rows_relation(cols, rows, &mut params);
-        (self.write.render(&relation), params)
+        (self.template(plain).render(&relation), params)
     }
 }
 
@@ -414,6 +414,9 @@ pub async fn plan_step(
         key_index,
         source_from,
         fixed_types,
+        plain_write: (te == Engine::Postgres)
+            .then(|| statement::without_conflict_clause(&write))
+            .flatten(),
         write,
         pushdown,
         checkpoint_in_tx: step.to.database == state_db,
@@ -421,90 +424,6 @@ pub async fn plan_step(
         source_is_table: source_table.is_some(),
         source_table,
         copy,
-    })
-}
-
-/// The COPY plan for a PostgreSQL target: binary from a PostgreSQL table whose types are all
-/// built in; COPY text for a copy-form write whose every column has a target type; else none
-/// (the chunk travels as bound arrays).
-async fn copy_plan(
-    source: &Db,
-    source_table: Option<&str>,
-    columns: &[String],
-    fixed_types: &BTreeMap<String, String>,
-    write: &TargetWrite,
-    template: &Template,
-) -> Result<Option<CopyPlan>, crate::db::DbError> {
-    let binary_types = match (source.engine(), source_table) {
-        (Engine::Postgres, Some(t)) => {
-            crate::db::postgres::backfill::builtin_column_types(source, t, columns).await?
-        }
-        _ => None,
-    };
-    let (types, binary) = match binary_types {
-        Some(t) => (t, true),
-        None => {
-            if !matches!(write, TargetWrite::Copy { .. }) {
-                return Ok(None);
-            }
-            let mut types = Vec::with_capacity(columns.len());
-            for c in columns {
-                match fixed_types.get(c) {
-                    Some(t) if !t.ends_with("[]") && !t.contains('"') => types.push(t.clone()),
-                    _ => return Ok(None),
-                }
-            }
-            (types, false)
-        }
-    };
-    let d = Engine::Postgres.dialect();
-    let direct_sql = match write {
-        TargetWrite::Copy { table, map, .. }
-            if binary
-                && map.is_empty()
-                && columns
-                    .iter()
-                    .zip(&types)
-                    .all(|(c, t)| fixed_types.get(c) == Some(t)) =>
-        {
-            Some(format!(
-                "COPY {} ({}) FROM STDIN (FORMAT binary)",
-                d.quote_path(table),
-                columns
-                    .iter()
-                    .map(|c| d.quote_ident(c))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-        }
-        _ => None,
-    };
-    let cols = columns
-        .iter()
-        .zip(&types)
-        .map(|(c, t)| format!("{} {t}", d.quote_ident(&src_column(c))))
-        .collect::<Vec<_>>()
-        .join(", ");
-    // Named for its shape: a connection may hold stages of several steps.
-    let stage = format!("migtui_stage_{:016x}", fnv1a(&cols));
-    Ok(Some(CopyPlan {
-        create_sql: format!(
-            "CREATE TEMP TABLE IF NOT EXISTS {stage} ({cols}) ON COMMIT DELETE ROWS"
-        ),
-        copy_in_sql: format!(
-            "COPY {stage} FROM STDIN (FORMAT {})",
-            if binary { "binary" } else { "text" }
-        ),
-        write_sql: template.render(&stage),
-        binary,
-        direct_sql,
-    }))
-}
-
-/// A stable 64-bit hash (FNV-1a) for naming staging tables.
-fn fnv1a(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
     })
 }
 

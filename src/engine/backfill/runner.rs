@@ -147,8 +147,9 @@ struct StepRun<'a> {
     /// When the last rate sample was written, and the counters then (`migtui_backfill_samples`).
     sampled: (Instant, u64, u64, u64),
     read_ahead: Option<chunk::ReadAhead>,
-    /// Chunks still go straight into the target table by COPY (until one meets a row).
-    copy_direct: bool,
+    /// Chunks still take the fast form that fails on an existing row — COPY straight into
+    /// the target table, or the insert without its ON CONFLICT clause — until one meets a row.
+    fast_path: bool,
 }
 
 /// How often a step writes a rate sample for the report.
@@ -190,7 +191,7 @@ impl<'a> StepRun<'a> {
             last_lag_sample: None,
             sampled: (Instant::now(), 0, 0, 0),
             read_ahead: None,
-            copy_direct: true,
+            fast_path: true,
         }
     }
 

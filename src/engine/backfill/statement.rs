@@ -140,6 +140,29 @@ pub fn is_insert_only(sql: &str) -> bool {
             .any(|w| w[0].1 == "do" && w[1].1 == "nothing")
 }
 
+/// The insert without its `ON CONFLICT …` clause: on PostgreSQL a plain insert costs about
+/// two thirds of a speculative one, so chunks try it first. It changes no existing row (it
+/// fails on one, and the chunk rolls back and runs again as written), so it keeps every guard
+/// the statement had. `None` when there is no such clause or something follows it (`RETURNING`).
+pub fn without_conflict_clause(t: &Template) -> Option<Template> {
+    let first = top_level_words(&t.before).into_iter().next()?;
+    if first.1 != "insert" {
+        return None;
+    }
+    let words = top_level_words(&t.after);
+    let at = words
+        .windows(2)
+        .find(|w| w[0].1 == "on" && w[1].1 == "conflict")
+        .map(|w| w[0].0)?;
+    if words.iter().any(|(pos, w)| *pos > at && w == "returning") {
+        return None;
+    }
+    Some(Template {
+        before: t.before.clone(),
+        after: t.after[..at].trim_end().to_string(),
+    })
+}
+
 /// Lowercased words outside quotes, comments and parentheses, with their byte offsets.
 fn top_level_words(sql: &str) -> Vec<(usize, String)> {
     let b = sql.as_bytes();
@@ -285,6 +308,47 @@ mod tests {
         assert!(!is_insert_only(
             "UPDATE t SET note = 'do nothing' WHERE id = :id"
         ));
+    }
+
+    #[test]
+    fn the_conflict_clause_comes_off_an_insert_and_nothing_else() {
+        let sql = "INSERT INTO t (id, s) SELECT :id, x.id FROM x WHERE x.name = :s \
+                   ON CONFLICT (id) DO UPDATE SET s = excluded.s WHERE t.v < excluded.v";
+        let t = set_based(sql, Engine::Postgres, "").unwrap();
+        let plain = without_conflict_clause(&t).unwrap();
+        assert_eq!(plain.before, t.before);
+        assert!(
+            plain
+                .render("R")
+                .ends_with("WHERE x.name = src.\"migtui_s\"")
+        );
+        let on_join = set_based(
+            "INSERT INTO t (id) SELECT :id FROM x JOIN y ON y.id = x.id",
+            Engine::Postgres,
+            "",
+        )
+        .unwrap();
+        assert_eq!(without_conflict_clause(&on_join), None);
+        let returning = set_based(
+            "INSERT INTO t (id) VALUES (:id) ON CONFLICT DO NOTHING RETURNING id",
+            Engine::Postgres,
+            "",
+        )
+        .unwrap();
+        assert_eq!(without_conflict_clause(&returning), None);
+        let update = set_based("UPDATE t SET s = :s WHERE id = :id", Engine::Postgres, "").unwrap();
+        assert_eq!(without_conflict_clause(&update), None);
+        let quoted = set_based(
+            "INSERT INTO t (id, note) VALUES (:id, 'on conflict') ON CONFLICT DO NOTHING",
+            Engine::Postgres,
+            "",
+        )
+        .unwrap();
+        let plain = without_conflict_clause(&quoted).unwrap().render("R");
+        assert!(
+            plain.contains("'on conflict'") && !plain.contains("NOTHING"),
+            "{plain}"
+        );
     }
 
     #[test]

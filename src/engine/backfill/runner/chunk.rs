@@ -333,14 +333,14 @@ impl StepRun<'_> {
             match binary {
                 Some(copy) => Write::CopyStream {
                     out_sql: plan.copy_out_sql(after, &last),
-                    direct: copy.direct_sql.clone().filter(|_| self.copy_direct),
+                    direct: copy.direct_sql.clone().filter(|_| self.fast_path),
                     copy: copy.clone(),
                     last_key: last,
                 },
                 None => {
                     let range = bind_key(params, "migtui_hi", &last);
                     Write::Statement {
-                        sql: plan.pushdown_sql(after.is_some()),
+                        sql: plan.pushdown_sql(after.is_some(), self.fast_path),
                         params: range,
                         rows,
                         last_key: last,
@@ -368,7 +368,7 @@ impl StepRun<'_> {
                 None => {
                     let count = rows.len() as u64;
                     let cols = self.chunk_columns(plan, &rows);
-                    let (sql, p) = plan.write_sql(&cols, rows);
+                    let (sql, p) = plan.write_sql(&cols, rows, self.fast_path);
                     Write::Statement {
                         sql,
                         params: p,
@@ -382,20 +382,19 @@ impl StepRun<'_> {
         self.track(&target, &mut tx).await?;
         let written = write.run(&source, &mut tx).await;
         self.untrack();
+        let fast = match &write {
+            Write::CopyStream { direct, .. } => direct.is_some(),
+            Write::Statement { .. } => self.fast_path && plan.plain_write.is_some(),
+            Write::CopyText { .. } => false,
+        };
         if let Err(e) = &written
-            && matches!(
-                write,
-                Write::CopyStream {
-                    direct: Some(_),
-                    ..
-                }
-            )
+            && fast
             && e.code() == Some("23505")
         {
             // A row of this chunk exists already (a dual write, a replayed chunk): roll back
-            // and upsert through the staging table, for this chunk and the rest of the step.
+            // and write as the step says (upsert, ON CONFLICT), for this chunk and the rest.
             drop(tx);
-            self.copy_direct = false;
+            self.fast_path = false;
             return Box::pin(self.chunk(plan, after, high_water, n)).await;
         }
         let rows = written?;
