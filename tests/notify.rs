@@ -179,6 +179,30 @@ async fn a_slow_notifier_is_killed_at_its_timeout() {
     );
 }
 
+/// A shell notifier's own children (`curl … &`, a pipeline) are killed with it at the
+/// timeout: killing only `sh` would leave them running, one more at every event.
+#[tokio::test]
+async fn a_slow_shell_notifiers_children_are_killed_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("pid");
+    let line = format!("sleep 30 & echo $! > '{}'; wait", pid_file.display());
+    let err = notify::run(&shell(&line, 1), &sample(), &Secrets::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, NotifyError::Timeout { .. }), "{err:?}");
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    let stat = || std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).ok();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while stat().is_some_and(|s| !s.contains(") Z")) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let state = stat().unwrap_or_default();
+    assert!(
+        state.is_empty() || state.contains(") Z"),
+        "the notifier's child still runs: {state}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_override_notifies_phase_change_and_gate_override() {
     let state = TestDb::sqlite().await.unwrap();

@@ -170,10 +170,14 @@ pub async fn run(
         .stderr(Stdio::piped())
         .env("MIGTUI_EVENT", n.event.as_str())
         .kill_on_drop(true);
+    // Its own process group, so a timeout also kills what a shell notifier started.
+    #[cfg(unix)]
+    cmd.process_group(0);
     let mut child = cmd.spawn().map_err(|e| NotifyError::Spawn {
         program: prog.clone(),
         reason: e.to_string(),
     })?;
+    let group = child.id();
     let mut body = serde_json::to_string(n).unwrap_or_default();
     body = secrets.mask(&body);
     body.push('\n');
@@ -187,9 +191,15 @@ pub async fn run(
         }
         child.wait_with_output().await
     };
-    // On timeout the future (and the child with it) is dropped: `kill_on_drop` kills it.
+    // On timeout the future (and the child with it) is dropped: `kill_on_drop` kills the child,
+    // `killpg` below whatever it started.
     let out = match tokio::time::timeout(Duration::from_secs(secs), done).await {
         Err(_) => {
+            #[cfg(unix)]
+            if let Some(pid) = group.and_then(|p| i32::try_from(p).ok()) {
+                use nix::sys::signal::{Signal, killpg};
+                let _ = killpg(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+            }
             return Err(NotifyError::Timeout {
                 program: prog,
                 secs,
