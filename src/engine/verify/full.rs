@@ -12,8 +12,10 @@
 //! `[min, max]` on both sides (the first and last chunks are open-ended, so rows beyond either
 //! side's range are still covered; a composite key's other columns ride along inside a chunk);
 //! other keys are compared as one chunk. Each difference is re-read `recheck_after_ms` later,
-//! like a sampled one, and recorded as healed, in flight or open. Within a differing chunk the two `(key, hash)` lists are matched
-//! by canonical key text, which is immune to the engines' different collations.
+//! like a sampled one, and recorded as healed, in flight or open. Within a differing chunk the
+//! two `(key, hash)` lists are matched by canonical key text, which is immune to the engines'
+//! different collations. Each side's reads of a chunk share one snapshot, so concurrent
+//! writes never make a chunk's checksum and its `(key, hash)` list disagree.
 
 use std::collections::HashMap;
 use std::sync::Arc;
