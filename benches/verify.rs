@@ -49,6 +49,8 @@ fn check(old_table: &str, new_table: &str) -> VerifyCheck {
             per_second: 50.0,
             recent_column: None,
         },
+        old_database: "old".into(),
+        new_database: "new".into(),
         old_sql: format!("SELECT * FROM {old_table} WHERE id IN (:keys)"),
         new_sql: format!("SELECT * FROM {new_table} WHERE id IN (:keys)"),
         normalize: Default::default(),

@@ -30,17 +30,30 @@ full = { chunk_rows = 2 }
 "#;
 
 fn run(dir: &std::path::Path, old: &TestDb, new: &TestDb, args: &[&str]) -> (Option<i32>, String) {
+    run_with(dir, CONFIG, &[old, new], args)
+}
+
+/// `migtui verify` on `config`, whose URLs are `${OLD_DATABASE_URL}` and `${NEW_DATABASE_URL}`
+/// (`dbs[0]`, `dbs[1]`) and, when given, `${THIRD_DATABASE_URL}` (`dbs[2]`).
+fn run_with(
+    dir: &std::path::Path,
+    config_text: &str,
+    dbs: &[&TestDb],
+    args: &[&str],
+) -> (Option<i32>, String) {
     let config = dir.join("m.toml");
-    std::fs::write(&config, CONFIG).unwrap();
+    std::fs::write(&config, config_text).unwrap();
     let mut all = vec!["verify", "-c", config.to_str().unwrap()];
     all.extend_from_slice(args);
-    let out = Command::new(env!("CARGO_BIN_EXE_migtui"))
-        .args(&all)
-        .env("OLD_DATABASE_URL", &old.url)
-        .env("NEW_DATABASE_URL", &new.url)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_migtui"));
+    cmd.args(&all).env("NO_COLOR", "1");
+    for (var, db) in ["OLD_DATABASE_URL", "NEW_DATABASE_URL", "THIRD_DATABASE_URL"]
+        .iter()
+        .zip(dbs)
+    {
+        cmd.env(var, &db.url);
+    }
+    let out = cmd.output().unwrap();
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -91,4 +104,52 @@ async fn verify_exits_three_on_divergence_in_every_mode() {
         .unwrap();
     let raw = rows.rows[0][0].to_text();
     assert!(!raw.contains("secret") && raw.contains("***"), "{raw}");
+}
+
+/// The check names its databases: `legacy` and `pg` hold the rows; `old` and `new` (declared,
+/// as every file must) are an empty database where `items` does not exist.
+const NAMED: &str = r#"
+[migration]
+name = "items"
+
+[databases.old]
+url = "${THIRD_DATABASE_URL}"
+[databases.new]
+url = "${THIRD_DATABASE_URL}"
+[databases.legacy]
+url = "${OLD_DATABASE_URL}"
+[databases.pg]
+url = "${NEW_DATABASE_URL}"
+
+[[verify]]
+name = "items"
+key = "id"
+sample = { from = "legacy", table = "items" }
+old = { database = "legacy", sql = "SELECT * FROM items WHERE id IN (:keys)" }
+new = { database = "pg", sql = "SELECT * FROM items WHERE id IN (:keys)" }
+recheck_after_ms = 0
+full = { chunk_rows = 2 }
+"#;
+
+#[tokio::test]
+async fn a_check_reads_the_databases_its_file_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let (legacy, pg, empty) = (
+        TestDb::sqlite().await.unwrap(),
+        TestDb::sqlite().await.unwrap(),
+        TestDb::sqlite().await.unwrap(),
+    );
+    legacy.run_fixture("verify-types-sqlite.sql").await;
+    pg.run_fixture("verify-types-sqlite.sql").await;
+    let dbs = [&legacy, &pg, &empty];
+    let (code, text) = run_with(dir.path(), NAMED, &dbs, &[]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("7 compared, 0 divergent"), "{text}");
+    pg.run_script("UPDATE items SET t = 'FIVE' WHERE id = 5")
+        .await;
+    for mode in [&[][..], &["--full"][..], &["--keys", "5"][..]] {
+        let (code, text) = run_with(dir.path(), NAMED, &dbs, mode);
+        assert_eq!(code, Some(3), "{mode:?}: {text}");
+        assert!(text.contains("5: mismatch (t)"), "{mode:?}: {text}");
+    }
 }

@@ -165,3 +165,50 @@ async fn the_native_hash_is_used_only_between_matching_postgres_tables() {
         );
     }
 }
+
+#[tokio::test]
+async fn not_null_columns_hash_the_same_bytes_without_the_null_test() {
+    let mut sums = Vec::new();
+    for (tdb, db, spec) in loaded().await {
+        if tdb.kind != Kind::Sqlite {
+            // From introspection: the primary key is NOT NULL, `t` may be NULL.
+            assert_eq!(spec.nullable.first(), Some(&false), "{:?}", tdb.kind);
+            assert_eq!(spec.nullable.get(5), Some(&true), "{:?}", tdb.kind);
+        }
+        // Rows 1, 3 and 4 hold no NULL: hashed as if every column were NOT NULL, they must
+        // give exactly the bytes of the nullable encoding.
+        let mut strict = spec.clone();
+        strict.nullable = vec![false; spec.columns.len()];
+        for range in [KeyRange::between(1, 2), KeyRange::between(3, 5)] {
+            let (loose, tight) = (
+                key_hashes(db.as_ref(), &spec, &range).await.unwrap(),
+                key_hashes(db.as_ref(), &strict, &range).await.unwrap(),
+            );
+            assert_eq!(loose, tight, "{:?} {range:?}", tdb.kind);
+            assert_eq!(
+                loose.len(),
+                if range.from == Some(1.into()) { 1 } else { 2 }
+            );
+            let sum = checksum(db.as_ref(), &strict, &range).await.unwrap();
+            assert_eq!(
+                sum,
+                checksum(db.as_ref(), &spec, &range).await.unwrap(),
+                "{:?}",
+                tdb.kind
+            );
+            sums.push((tdb.kind, sum));
+        }
+    }
+    // And across engines, NOT NULL on one side and nullable on the other included.
+    let first: Vec<_> = sums
+        .iter()
+        .filter(|s| s.0 == sums[0].0)
+        .map(|s| s.1)
+        .collect();
+    for kind in [Kind::Postgres, Kind::MySql, Kind::Sqlite] {
+        let these: Vec<_> = sums.iter().filter(|s| s.0 == kind).map(|s| s.1).collect();
+        if !these.is_empty() {
+            assert_eq!(these, first, "{kind:?}");
+        }
+    }
+}

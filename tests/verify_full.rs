@@ -21,6 +21,8 @@ fn check(table: &str, key: &[&str], recheck_after_ms: u64) -> VerifyCheck {
             per_second: 50.0,
             recent_column: None,
         },
+        old_database: "old".into(),
+        new_database: "new".into(),
         old_sql: format!("SELECT * FROM {table} WHERE id IN (:keys)"),
         new_sql: format!("SELECT * FROM {table} WHERE id IN (:keys)"),
         normalize: Default::default(),

@@ -30,6 +30,8 @@ pub fn check(recheck_after_ms: u64) -> VerifyCheck {
             per_second: 50.0,
             recent_column: None,
         },
+        old_database: "old".into(),
+        new_database: "new".into(),
         old_sql: "SELECT * FROM items WHERE id IN (:keys)".into(),
         new_sql: "SELECT * FROM items WHERE id IN (:keys)".into(),
         normalize: BTreeMap::new(),

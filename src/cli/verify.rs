@@ -78,13 +78,25 @@ pub async fn run(path: &Path, args: VerifyArgs) -> u8 {
             exit::USAGE,
         );
     }
-    let (old, new, state) = match tokio::try_join!(
-        connect(&config, "old"),
-        connect(&config, "new"),
-        connect(&config, &config.state.database)
-    ) {
-        Ok(dbs) => dbs,
-        Err(e) => return fail(e, exit::UNAVAILABLE),
+    // The state database and each database the chosen checks name, connected once each.
+    let mut names: Vec<&str> = vec![config.state.database.as_str()];
+    for c in &checks {
+        names.extend([c.old_database.as_str(), c.new_database.as_str()]);
+    }
+    names.sort_unstable();
+    names.dedup();
+    let mut dbs: std::collections::BTreeMap<String, Db> = std::collections::BTreeMap::new();
+    for name in names {
+        match connect(&config, name).await {
+            Ok(db) => dbs.insert(name.to_string(), db),
+            Err(e) => return fail(e, exit::UNAVAILABLE),
+        };
+    }
+    let Some(state) = dbs.get(&config.state.database).cloned() else {
+        return fail(
+            "the state database did not connect".into(),
+            exit::UNAVAILABLE,
+        );
     };
     let store = match Store::open(state.clone(), &config.migration.name).await {
         Ok(s) => s,
@@ -92,13 +104,20 @@ pub async fn run(path: &Path, args: VerifyArgs) -> u8 {
     };
     let mut outcomes = Vec::new();
     for check in checks {
+        let (Some(old), Some(new)) = (dbs.get(&check.old_database), dbs.get(&check.new_database))
+        else {
+            return fail(
+                "a check's database did not connect".into(),
+                exit::UNAVAILABLE,
+            );
+        };
         let v = Verifier::new(check, old.clone(), new.clone(), Some(store.clone()));
         match run_check(&v, &args).await {
             Ok(o) => outcomes.push(o),
             Err(e) => return fail(e, exit::FAILED),
         }
     }
-    for db in [&old, &new, &state] {
+    for db in dbs.values() {
         db.close().await;
     }
     let divergent: u64 = outcomes.iter().map(|o| o.numbers.divergent).sum();

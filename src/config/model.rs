@@ -245,6 +245,10 @@ pub struct VerifyCheck {
     pub name: String,
     pub key: Vec<String>,
     pub sample: SampleConfig,
+    /// The databases the `old` and `new` queries run on (`old` / `new` unless the check's
+    /// `old = { database = "…", sql = "…" }` names another).
+    pub old_database: String,
+    pub new_database: String,
     pub old_sql: String,
     pub new_sql: String,
     pub normalize: BTreeMap<String, Vec<ColumnRule>>,

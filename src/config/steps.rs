@@ -347,8 +347,18 @@ pub(crate) fn verify(cx: &mut Cx<'_>, s: &Section<'_, '_>, refs: &mut Refs) -> O
         })
     });
     let why = "a verify query binds only `:keys`, the sampled keys: `WHERE id IN (:keys)`";
+    // `old = "SQL"` runs on the database named `old`; `old = { database = "legacy", sql = "…" }`
+    // names it.
     let mut side_sql = |side: &str| {
-        let sql = s.req_str(cx, side)?;
+        let (database, sql) = match s.get(side).map(|v| v.get_ref()) {
+            Some(DeValue::Table(_)) => {
+                let t = s.table(cx, side)?;
+                t.only(cx, &["database", "sql"]);
+                let database = database_ref(cx, &t, "database", side, refs);
+                (database, t.req_str(cx, "sql")?)
+            }
+            _ => (side.to_string(), s.req_str(cx, side)?),
+        };
         let what = format!("`{side}` in {}", s.label);
         if !placeholder_names(&sql.value).iter().any(|n| n == "keys") {
             cx.problem(
@@ -358,10 +368,10 @@ pub(crate) fn verify(cx: &mut Cx<'_>, s: &Section<'_, '_>, refs: &mut Refs) -> O
             );
         }
         check_bound(cx, &sql, &what, &["keys"], why);
-        Some(sql.value)
+        Some((database, sql.value))
     };
-    let old_sql = side_sql("old");
-    let new_sql = side_sql("new");
+    let old_side = side_sql("old");
+    let new_side = side_sql("new");
     let mut normalize = BTreeMap::new();
     if let Some(n) = s.table(cx, "normalize") {
         for (col, v) in n.table.iter() {
@@ -431,8 +441,10 @@ pub(crate) fn verify(cx: &mut Cx<'_>, s: &Section<'_, '_>, refs: &mut Refs) -> O
         name: name?.value,
         key,
         sample: sample?,
-        old_sql: old_sql?,
-        new_sql: new_sql?,
+        old_database: old_side.as_ref()?.0.clone(),
+        new_database: new_side.as_ref()?.0.clone(),
+        old_sql: old_side?.1,
+        new_sql: new_side?.1,
         normalize,
         redact,
         recheck_after_ms,

@@ -8,8 +8,8 @@
 //! let rows = key_hashes(db, &spec, &KeyRange::between(1, 1000)).await?; // [(key, hash)] by key
 //! ```
 
-use super::rowhash::{self, Checksum, HashClass, HashOptions};
-use super::{Database, DbError, Params, Value};
+use super::rowhash::{self, Checksum, HashClass, HashColumn, HashOptions};
+use super::{Database, DbError, Params, Rows, Transaction, Value};
 
 /// What to hash of one table: key columns first, then the compared columns, each with the
 /// class its declared type gives.
@@ -19,6 +19,9 @@ pub struct HashSpec {
     pub key: Vec<String>,
     /// Every hashed column in order, the key columns first.
     pub columns: Vec<(String, HashClass)>,
+    /// Whether each column may be NULL, in the order of `columns` (from introspection); a
+    /// column without an entry is taken as nullable, which hashes the same bytes, slower.
+    pub nullable: Vec<bool>,
     pub options: HashOptions,
     /// Use the engine's native row hash ([`super::Dialect::native_row_hash_sql`]) instead of
     /// the canonical encoding: only when both sides are the same engine, major version and
@@ -55,6 +58,7 @@ impl HashSpec {
             ),
         }
         let mut out = Vec::with_capacity(names.len());
+        let mut nullable = Vec::with_capacity(names.len());
         for n in names {
             let col = info.column(&n).ok_or_else(|| {
                 schema_error(
@@ -67,11 +71,13 @@ impl HashSpec {
                 )
             })?;
             out.push((col.name.clone(), HashClass::from_type_name(&col.data_type)));
+            nullable.push(col.nullable);
         }
         Ok(HashSpec {
             table: table.to_string(),
             key: key.to_vec(),
             columns: out,
+            nullable,
             options,
             native: false,
         })
@@ -189,11 +195,16 @@ pub async fn native_compatible(
     }))
 }
 
-fn quoted_columns(db: &dyn Database, spec: &HashSpec) -> Vec<(String, HashClass)> {
+fn quoted_columns(db: &dyn Database, spec: &HashSpec) -> Vec<HashColumn> {
     let d = db.dialect();
     spec.columns
         .iter()
-        .map(|(c, class)| (d.quote_ident(c), *class))
+        .enumerate()
+        .map(|(i, (c, class))| HashColumn {
+            sql: d.quote_ident(c),
+            class: *class,
+            nullable: spec.nullable.get(i).copied().unwrap_or(true),
+        })
         .collect()
 }
 
@@ -228,9 +239,32 @@ fn bad_result(db: &dyn Database, sql: &str, what: &str) -> DbError {
     }
 }
 
+/// Run one query in `tx` when given (a snapshot), else on any pooled connection of `db`.
+async fn read(
+    db: &dyn Database,
+    tx: Option<&mut (dyn Transaction + '_)>,
+    sql: &str,
+    p: &Params,
+) -> Result<Rows, DbError> {
+    match tx {
+        Some(tx) => tx.query(sql, p).await,
+        None => db.query(sql, p).await,
+    }
+}
+
 /// `(count, exact sum of row hashes)` of the rows whose first key column is in `range`.
 pub async fn checksum(
     db: &dyn Database,
+    spec: &HashSpec,
+    range: &KeyRange,
+) -> Result<Checksum, DbError> {
+    checksum_in(db, None, spec, range).await
+}
+
+/// [`checksum`], read inside `tx` when given (e.g. [`Database::begin_snapshot`]).
+pub async fn checksum_in(
+    db: &dyn Database,
+    tx: Option<&mut (dyn Transaction + '_)>,
     spec: &HashSpec,
     range: &KeyRange,
 ) -> Result<Checksum, DbError> {
@@ -239,13 +273,13 @@ pub async fn checksum(
     let Some(hash) = hash_sql(db, spec) else {
         // Hash in Rust, from the rows themselves.
         let mut sum = Checksum::default();
-        for (_, h) in key_hashes(db, spec, range).await? {
+        for (_, h) in key_hashes_in(db, tx, spec, range).await? {
             sum.add(h);
         }
         return Ok(sum);
     };
     let sql = format!("SELECT count(*), sum({hash}) FROM {table}{clause}");
-    let rows = db.query(&sql, &p).await?;
+    let rows = read(db, tx, &sql, &p).await?;
     let row = rows
         .rows
         .first()
@@ -265,6 +299,16 @@ pub async fn key_hashes(
     spec: &HashSpec,
     range: &KeyRange,
 ) -> Result<Vec<(Vec<Value>, u64)>, DbError> {
+    key_hashes_in(db, None, spec, range).await
+}
+
+/// [`key_hashes`], read inside `tx` when given.
+pub async fn key_hashes_in(
+    db: &dyn Database,
+    tx: Option<&mut (dyn Transaction + '_)>,
+    spec: &HashSpec,
+    range: &KeyRange,
+) -> Result<Vec<(Vec<Value>, u64)>, DbError> {
     let (clause, p) = range_sql(db, spec, range);
     let d = db.dialect();
     let table = d.quote_path(&spec.table);
@@ -272,7 +316,7 @@ pub async fn key_hashes(
     let nkey = spec.key.len();
     if let Some(hash) = hash_sql(db, spec) {
         let sql = format!("SELECT {keys}, {hash} FROM {table}{clause} ORDER BY {keys}");
-        let rows = db.query(&sql, &p).await?;
+        let rows = read(db, tx, &sql, &p).await?;
         let mut out = Vec::with_capacity(rows.len());
         for mut r in rows.rows {
             let h = as_u128(r.get(nkey)).ok_or_else(|| bad_result(db, &sql, "hash"))?;
@@ -288,7 +332,7 @@ pub async fn key_hashes(
         .collect::<Vec<_>>()
         .join(", ");
     let sql = format!("SELECT {cols} FROM {table}{clause} ORDER BY {keys}");
-    let rows = db.query(&sql, &p).await?;
+    let rows = read(db, tx, &sql, &p).await?;
     let classes = spec.classes();
     Ok(rows
         .rows

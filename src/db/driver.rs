@@ -157,7 +157,7 @@ pub(crate) fn transport_connect_error(ctx: &Ctx, err: &sqlx::Error) -> DbError {
 }
 
 /// Writes `Db`/`Tx` structs with the `Database` and `Transaction` impls over one sqlx engine.
-/// The engine module provides `bind(query, Value)`, `decode_row(&ctx, &row, &types)`,
+/// The engine module provides `bind(query, Value)`, `bind_array(query, TypedArray)`, `decode_row(&ctx, &row, &types)`,
 /// `column_types(columns, &state)`, `classify(&ctx, sql, err) -> DbError`, the
 /// `server_version`, `table_info`, `row_count`, `after_script` and `dependents` (the impact
 /// check, in `<engine>/impact.rs`) inherent methods on `Db`, and
@@ -193,10 +193,13 @@ macro_rules! sqlx_database {
         ) -> Result<$crate::db::Rows, $crate::db::DbError> {
             use sqlx::{Column as _, Executor as _, Row as _, Statement as _};
             let (text, values) =
-                $crate::db::placeholders::translate(sql, params, $engine.dialect())?;
+                $crate::db::placeholders::translate_bound(sql, params, $engine.dialect())?;
             let mut q = sqlx::query::<$DB>(&text);
             for v in values {
-                q = bind(q, v);
+                q = match v {
+                    $crate::db::placeholders::Bind::One(v) => bind(q, v),
+                    $crate::db::placeholders::Bind::Array(a) => bind_array(q, a),
+                };
             }
             let raw = q
                 .fetch_all(&mut *conn)
@@ -248,10 +251,13 @@ macro_rules! sqlx_database {
             params: &$crate::db::Params,
         ) -> Result<u64, $crate::db::DbError> {
             let (text, values) =
-                $crate::db::placeholders::translate(sql, params, $engine.dialect())?;
+                $crate::db::placeholders::translate_bound(sql, params, $engine.dialect())?;
             let mut q = sqlx::query::<$DB>(&text);
             for v in values {
-                q = bind(q, v);
+                q = match v {
+                    $crate::db::placeholders::Bind::One(v) => bind(q, v),
+                    $crate::db::placeholders::Bind::Array(a) => bind_array(q, a),
+                };
             }
             let done = q
                 .execute(&mut *conn)
@@ -322,6 +328,22 @@ macro_rules! sqlx_database {
                     .begin()
                     .await
                     .map_err(|e| classify(&self.ctx, "BEGIN", e))?;
+                Ok(Box::new(Tx {
+                    ctx: self.ctx.clone(),
+                    state: self.state.clone(),
+                    tx,
+                }))
+            }
+
+            async fn begin_snapshot(
+                &self,
+            ) -> Result<Box<dyn $crate::db::Transaction>, $crate::db::DbError> {
+                let sql = $engine.dialect().snapshot_begin_sql();
+                let tx = self
+                    .pool
+                    .begin_with(sql)
+                    .await
+                    .map_err(|e| classify(&self.ctx, sql, e))?;
                 Ok(Box::new(Tx {
                     ctx: self.ctx.clone(),
                     state: self.state.clone(),

@@ -132,7 +132,7 @@ pub trait Dialect: Send + Sync {
     /// or `None` where the engine cannot hash in SQL (SQLite: rows are hashed in Rust).
     fn row_hash_sql(
         &self,
-        _cols: &[(String, rowhash::HashClass)],
+        _cols: &[rowhash::HashColumn],
         _opts: &rowhash::HashOptions,
     ) -> Option<String> {
         None
@@ -159,6 +159,17 @@ pub trait Dialect: Send + Sync {
     /// `seed`; `None` where the engine has none (keys are then drawn by random probes).
     fn tablesample_sql(&self, _percent: f64, _seed: u32) -> Option<String> {
         None
+    }
+    /// True when a list inside `IN (…)` can be bound as one typed array
+    /// ([`placeholders::translate_bound`]): one parameter instead of one per element.
+    fn binds_arrays(&self) -> bool {
+        false
+    }
+    /// The statement opening a read-only transaction whose reads all see one consistent
+    /// snapshot (the full diff reads a chunk's checksum and its `(key, hash)` list in one).
+    /// SQLite's deferred `BEGIN` holds its read snapshot from the first read to the end.
+    fn snapshot_begin_sql(&self) -> &'static str {
+        "BEGIN"
     }
     /// A cheaper 60-bit row hash valid only between two databases of this engine with the
     /// same column types and major version (PostgreSQL: `hash_record_extended`), or `None`.
@@ -247,6 +258,9 @@ pub trait Database: Send + Sync + fmt::Debug {
     async fn execute_script(&self, sql: &str) -> Result<(), DbError>;
     /// Start a transaction on one pooled connection.
     async fn begin(&self) -> Result<Box<dyn Transaction>, DbError>;
+    /// Start a read-only transaction whose reads all see one snapshot
+    /// ([`Dialect::snapshot_begin_sql`]); end it with `rollback` (or `commit`).
+    async fn begin_snapshot(&self) -> Result<Box<dyn Transaction>, DbError>;
 
     /// The server's version string (`PostgreSQL 15.19 …`, `10.11.19-MariaDB`, `3.46.0`).
     async fn server_version(&self) -> Result<String, DbError>;

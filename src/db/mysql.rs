@@ -17,7 +17,7 @@ use super::driver::{self, CONNECT_TIMEOUT, Ctx, sqlx_database};
 use super::{ColumnInfo, DbError, Dialect, Engine, Params, RowCount, TableInfo, Value};
 use crate::config::DatabaseConfig;
 use crate::secret::Secrets;
-use types::{bind, column_types, decode_row};
+use types::{bind, bind_array, column_types, decode_row};
 
 pub struct MySqlDialect;
 
@@ -64,10 +64,15 @@ impl Dialect for MySqlDialect {
     }
     fn row_hash_sql(
         &self,
-        cols: &[(String, super::rowhash::HashClass)],
+        cols: &[super::rowhash::HashColumn],
         opts: &super::rowhash::HashOptions,
     ) -> Option<String> {
         Some(checksum::row_hash_sql(cols, opts))
+    }
+    /// InnoDB's snapshot; it holds at the session's isolation level, REPEATABLE READ by
+    /// default (under READ COMMITTED each statement would see its own).
+    fn snapshot_begin_sql(&self) -> &'static str {
+        "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY"
     }
     fn transactional_ddl(&self) -> bool {
         false

@@ -3,6 +3,15 @@
 //! Values always travel as bound parameters; only placeholders (`$1`, `?`) are written into the
 //! SQL text. `:keys`-style list parameters expand to one placeholder per element, and tuple lists
 //! (composite keys) to `(?, ?), (?, ?)`.
+//!
+//! Where the dialect binds arrays (PostgreSQL, [`Dialect::binds_arrays`]), [`translate_bound`]
+//! sends a list written as `IN (:keys)` as one typed array instead: `x IN (:keys)` becomes
+//! `x = ANY($1)`, `x NOT IN (:keys)` becomes `x <> ALL($1)`, and a tuple list
+//! `(a, b) IN (:keys)` becomes `(a, b) IN (SELECT * FROM UNNEST($1, $2))`, one array per
+//! column. The statement then has one parameter per list whatever its length: parsed and
+//! planned once, not once per element. A list that cannot travel as one typed array (a NULL,
+//! mixed types, a type without an array mapping) or that is not inside `IN (…)` expands as
+//! [`translate`] does.
 
 use super::{DbError, Dialect, Value};
 
@@ -93,46 +102,225 @@ pub fn replace_placeholders(sql: &str, mut f: impl FnMut(&str) -> String) -> Str
 }
 
 /// Translate `sql` to the dialect's placeholder style and collect the values to bind, in order.
+/// Lists always expand to one placeholder per element.
 pub fn translate(
     sql: &str,
     params: &Params,
     dialect: &dyn Dialect,
 ) -> Result<(String, Vec<Value>), DbError> {
+    let (text, binds) = translate_with(sql, params, dialect, false)?;
+    // Without arrays every bind is a single value.
+    let values = binds
+        .into_iter()
+        .flat_map(|b| match b {
+            Bind::One(v) => vec![v],
+            Bind::Array(a) => a.into_values(),
+        })
+        .collect();
+    Ok((text, values))
+}
+
+/// [`translate`], with lists inside `IN (…)` bound as one typed array where the dialect can
+/// (see the module documentation).
+pub fn translate_bound(
+    sql: &str,
+    params: &Params,
+    dialect: &dyn Dialect,
+) -> Result<(String, Vec<Bind>), DbError> {
+    translate_with(sql, params, dialect, dialect.binds_arrays())
+}
+
+/// One parameter to bind: a value, or a whole list as one typed array.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Bind {
+    One(Value),
+    Array(TypedArray),
+}
+
+/// A list whose elements all have one type, bound as one array parameter.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TypedArray {
+    Int(Vec<i64>),
+    Text(Vec<String>),
+    Uuid(Vec<uuid::Uuid>),
+    Decimal(Vec<bigdecimal::BigDecimal>),
+    Date(Vec<chrono::NaiveDate>),
+    Timestamp(Vec<chrono::NaiveDateTime>),
+    TimestampTz(Vec<chrono::DateTime<chrono::Utc>>),
+}
+
+impl TypedArray {
+    /// The list as one array, or `None` when its elements do not share one mapped type (or
+    /// it is empty, or holds a NULL).
+    pub fn of(values: &[Value]) -> Option<TypedArray> {
+        fn all<T>(values: &[Value], f: impl Fn(&Value) -> Option<T>) -> Option<Vec<T>> {
+            values.iter().map(f).collect()
+        }
+        let int = |v: &Value| match v {
+            Value::Int(i) => Some(*i),
+            Value::UInt(u) => i64::try_from(*u).ok(),
+            _ => None,
+        };
+        Some(match values.first()? {
+            Value::Int(_) | Value::UInt(_) => TypedArray::Int(all(values, int)?),
+            Value::Text(_) => TypedArray::Text(all(values, |v| match v {
+                Value::Text(s) => Some(s.clone()),
+                _ => None,
+            })?),
+            Value::Uuid(_) => TypedArray::Uuid(all(values, |v| match v {
+                Value::Uuid(u) => Some(*u),
+                _ => None,
+            })?),
+            Value::Decimal(_) => TypedArray::Decimal(all(values, |v| match v {
+                Value::Decimal(d) => Some(d.clone()),
+                _ => None,
+            })?),
+            Value::Date(_) => TypedArray::Date(all(values, |v| match v {
+                Value::Date(d) => Some(*d),
+                _ => None,
+            })?),
+            Value::Timestamp(_) => TypedArray::Timestamp(all(values, |v| match v {
+                Value::Timestamp(t) => Some(*t),
+                _ => None,
+            })?),
+            Value::TimestampTz(_) => TypedArray::TimestampTz(all(values, |v| match v {
+                Value::TimestampTz(t) => Some(*t),
+                _ => None,
+            })?),
+            _ => return None,
+        })
+    }
+
+    /// The elements back as values.
+    pub fn into_values(self) -> Vec<Value> {
+        match self {
+            TypedArray::Int(v) => v.into_iter().map(Value::Int).collect(),
+            TypedArray::Text(v) => v.into_iter().map(Value::Text).collect(),
+            TypedArray::Uuid(v) => v.into_iter().map(Value::Uuid).collect(),
+            TypedArray::Decimal(v) => v.into_iter().map(Value::Decimal).collect(),
+            TypedArray::Date(v) => v.into_iter().map(Value::Date).collect(),
+            TypedArray::Timestamp(v) => v.into_iter().map(Value::Timestamp).collect(),
+            TypedArray::TimestampTz(v) => v.into_iter().map(Value::TimestampTz).collect(),
+        }
+    }
+}
+
+/// The columns of a tuple list as one array each, or `None` (see [`TypedArray::of`]).
+fn column_arrays(tuples: &[Vec<Value>]) -> Option<Vec<TypedArray>> {
+    let width = tuples.first()?.len();
+    if width == 0 || tuples.iter().any(|t| t.len() != width) {
+        return None;
+    }
+    (0..width)
+        .map(|c| {
+            let column: Vec<Value> = tuples.iter().map(|t| t[c].clone()).collect();
+            TypedArray::of(&column)
+        })
+        .collect()
+}
+
+/// Length of a trailing `IN (` (any case and spacing, `IN` a whole word) at the end of `text`,
+/// and whether a `NOT` precedes it (then its length is included).
+fn trailing_in(text: &str) -> Option<(usize, bool)> {
+    let t = text.trim_end();
+    let t = t.strip_suffix('(')?.trim_end();
+    let before = t.len().checked_sub(2)?;
+    if !t[before..].eq_ignore_ascii_case("in")
+        || t[..before].ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+    {
+        return None;
+    }
+    let head = t[..before].trim_end();
+    let not = head.len() >= 3
+        && head[head.len() - 3..].eq_ignore_ascii_case("not")
+        && !head[..head.len() - 3].ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_');
+    let start = if not { head.len() - 3 } else { before };
+    Some((text.len() - start, not))
+}
+
+fn translate_with(
+    sql: &str,
+    params: &Params,
+    dialect: &dyn Dialect,
+    arrays: bool,
+) -> Result<(String, Vec<Bind>), DbError> {
     let mut out = String::with_capacity(sql.len() + 16);
-    let mut values: Vec<Value> = Vec::new();
-    let push = |out: &mut String, values: &mut Vec<Value>, v: &Value| {
-        values.push(v.clone());
-        out.push_str(&dialect.placeholder(values.len()));
+    let mut binds: Vec<Bind> = Vec::new();
+    let push = |out: &mut String, binds: &mut Vec<Bind>, b: Bind| {
+        binds.push(b);
+        out.push_str(&dialect.placeholder(binds.len()));
     };
-    for piece in split(sql) {
-        match piece {
-            Piece::Text(t) => out.push_str(t),
-            Piece::Name(name) => match params.get(name) {
-                None => {
-                    return Err(DbError::Unbound {
-                        name: name.to_string(),
-                        sql: sql.to_string(),
-                    });
+    let pieces = split(sql);
+    // Set when an array took the list's `IN (`: the next text starts with its `)`.
+    let mut drop_paren = false;
+    for (i, piece) in pieces.iter().enumerate() {
+        let name = match piece {
+            Piece::Text(t) if drop_paren => {
+                drop_paren = false;
+                out.push_str(t.trim_start().strip_prefix(')').unwrap_or(t));
+                continue;
+            }
+            Piece::Text(t) => {
+                out.push_str(t);
+                continue;
+            }
+            Piece::Name(name) => *name,
+        };
+        // An array only replaces a list that is the whole of an `IN ( … )`.
+        let closes =
+            matches!(pieces.get(i + 1), Some(Piece::Text(t)) if t.trim_start().starts_with(')'));
+        let in_list = if arrays && closes {
+            trailing_in(&out)
+        } else {
+            None
+        };
+        match params.get(name) {
+            None => {
+                return Err(DbError::Unbound {
+                    name: name.to_string(),
+                    sql: sql.to_string(),
+                });
+            }
+            Some(Param::One(v)) => push(&mut out, &mut binds, Bind::One(v.clone())),
+            Some(Param::List(list)) if list.is_empty() => out.push_str("NULL"),
+            Some(Param::List(list)) => match (in_list, TypedArray::of(list)) {
+                (Some((len, not)), Some(array)) => {
+                    out.truncate(out.len() - len);
+                    out.truncate(out.trim_end().len());
+                    out.push_str(if not { " <> ALL(" } else { " = ANY(" });
+                    push(&mut out, &mut binds, Bind::Array(array));
+                    out.push(')');
+                    drop_paren = true;
                 }
-                Some(Param::One(v)) => push(&mut out, &mut values, v),
-                Some(Param::List(list)) if list.is_empty() => out.push_str("NULL"),
-                Some(Param::List(list)) => {
+                _ => {
                     for (i, v) in list.iter().enumerate() {
                         if i > 0 {
                             out.push_str(", ");
                         }
-                        push(&mut out, &mut values, v);
+                        push(&mut out, &mut binds, Bind::One(v.clone()));
                     }
                 }
-                Some(Param::Tuples(tuples)) if tuples.is_empty() => out.push_str("(NULL)"),
-                Some(Param::Tuples(tuples)) => {
+            },
+            Some(Param::Tuples(tuples)) if tuples.is_empty() => out.push_str("(NULL)"),
+            Some(Param::Tuples(tuples)) => match (in_list, column_arrays(tuples)) {
+                (Some(_), Some(columns)) => {
+                    out.push_str("SELECT * FROM UNNEST(");
+                    for (j, column) in columns.into_iter().enumerate() {
+                        if j > 0 {
+                            out.push_str(", ");
+                        }
+                        push(&mut out, &mut binds, Bind::Array(column));
+                    }
+                    out.push(')');
+                }
+                _ => {
                     for (i, tuple) in tuples.iter().enumerate() {
                         out.push_str(if i > 0 { ", (" } else { "(" });
                         for (j, v) in tuple.iter().enumerate() {
                             if j > 0 {
                                 out.push_str(", ");
                             }
-                            push(&mut out, &mut values, v);
+                            push(&mut out, &mut binds, Bind::One(v.clone()));
                         }
                         out.push(')');
                     }
@@ -140,7 +328,7 @@ pub fn translate(
             },
         }
     }
-    Ok((out, values))
+    Ok((out, binds))
 }
 
 /// Split SQL into text and placeholders, skipping quoted strings, quoted identifiers, comments,
@@ -283,6 +471,72 @@ mod tests {
         let err =
             translate("WHERE id = :id", &Params::new(), Engine::Sqlite.dialect()).unwrap_err();
         assert!(err.to_string().contains(":id"), "{err}");
+    }
+
+    fn pg_bound(sql: &str, p: &Params) -> (String, Vec<Bind>) {
+        translate_bound(sql, p, Engine::Postgres.dialect()).unwrap()
+    }
+
+    #[test]
+    fn postgres_binds_an_in_list_as_one_array() {
+        let p = Params::new()
+            .bind("a", 1)
+            .bind_list("keys", vec![2.into(), 3.into(), 4.into()]);
+        let (sql, binds) = pg_bound("WHERE a = :a AND id IN ( :keys ) AND b", &p);
+        assert_eq!(sql, "WHERE a = $1 AND id = ANY($2) AND b");
+        assert_eq!(
+            binds,
+            vec![
+                Bind::One(Value::Int(1)),
+                Bind::Array(TypedArray::Int(vec![2, 3, 4]))
+            ]
+        );
+        let (sql, _) = pg_bound("WHERE id not in (:keys)", &p);
+        assert_eq!(sql, "WHERE id <> ALL($1)");
+    }
+
+    #[test]
+    fn postgres_binds_tuples_as_one_array_per_column() {
+        let p = Params::new().bind_tuples(
+            "keys",
+            vec![vec![1.into(), "x".into()], vec![2.into(), "y".into()]],
+        );
+        let (sql, binds) = pg_bound("WHERE (a, b) IN (:keys)", &p);
+        assert_eq!(sql, "WHERE (a, b) IN (SELECT * FROM UNNEST($1, $2))");
+        assert_eq!(
+            binds,
+            vec![
+                Bind::Array(TypedArray::Int(vec![1, 2])),
+                Bind::Array(TypedArray::Text(vec!["x".into(), "y".into()]))
+            ]
+        );
+    }
+
+    #[test]
+    fn lists_that_are_not_one_typed_in_list_still_expand() {
+        // Mixed types, a NULL, a list outside `IN (…)`, a word ending in `in`, another engine.
+        let mixed = Params::new().bind_list("keys", vec![1.into(), "x".into()]);
+        let with_null = Params::new().bind_list("keys", vec![1.into(), Value::Null]);
+        let ints = Params::new().bind_list("keys", vec![1.into(), 2.into()]);
+        for (sql, p, want) in [
+            ("WHERE id IN (:keys)", &mixed, "WHERE id IN ($1, $2)"),
+            ("WHERE id IN (:keys)", &with_null, "WHERE id IN ($1, $2)"),
+            ("SELECT greatest(:keys)", &ints, "SELECT greatest($1, $2)"),
+            ("WHERE id IN (0, :keys)", &ints, "WHERE id IN (0, $1, $2)"),
+            (
+                "SELECT * FROM join(:keys)",
+                &ints,
+                "SELECT * FROM join($1, $2)",
+            ),
+        ] {
+            let (got, binds) = pg_bound(sql, p);
+            assert_eq!(got, want);
+            assert!(binds.iter().all(|b| matches!(b, Bind::One(_))), "{sql}");
+        }
+        let (sql, binds) =
+            translate_bound("WHERE id IN (:keys)", &ints, Engine::MySql.dialect()).unwrap();
+        assert_eq!(sql, "WHERE id IN (?, ?)");
+        assert_eq!(binds.len(), 2);
     }
 
     #[test]

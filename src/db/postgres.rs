@@ -15,7 +15,7 @@ use super::driver::{self, CONNECT_TIMEOUT, Ctx, sqlx_database};
 use super::{ColumnInfo, DbError, Dialect, Engine, Params, RowCount, TableInfo, Value};
 use crate::config::DatabaseConfig;
 use crate::secret::Secrets;
-use types::{bind, column_types, decode_row};
+use types::{bind, bind_array, column_types, decode_row};
 
 pub struct PostgresDialect;
 
@@ -51,10 +51,16 @@ impl Dialect for PostgresDialect {
     }
     fn row_hash_sql(
         &self,
-        cols: &[(String, super::rowhash::HashClass)],
+        cols: &[super::rowhash::HashColumn],
         opts: &super::rowhash::HashOptions,
     ) -> Option<String> {
         Some(checksum::row_hash_sql(cols, opts))
+    }
+    fn binds_arrays(&self) -> bool {
+        true
+    }
+    fn snapshot_begin_sql(&self) -> &'static str {
+        "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
     }
     fn native_row_hash_sql(&self, cols: &[String]) -> Option<String> {
         Some(checksum::native_row_hash_sql(cols))

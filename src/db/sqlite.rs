@@ -15,7 +15,7 @@ use super::driver::{self, CONNECT_TIMEOUT, Ctx, sqlx_database};
 use super::{ColumnInfo, DbError, Dialect, Engine, Params, RowCount, TableInfo, Value};
 use crate::config::DatabaseConfig;
 use crate::secret::Secrets;
-use types::{bind, column_types, decode_row};
+use types::{bind, bind_array, column_types, decode_row};
 
 pub struct SqliteDialect;
 

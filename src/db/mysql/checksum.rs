@@ -2,14 +2,15 @@
 //! and takes their 60-bit MD5 prefix. The prefix is cast to `UNSIGNED` so that `SUM` stays an
 //! exact DECIMAL and never falls back to a floating-point DOUBLE.
 
-use crate::db::rowhash::{HashClass, HashOptions};
+use crate::db::rowhash::{HashClass, HashColumn, HashOptions};
 
 /// A decimal's text without trailing fractional zeros (`1.50` → `1.5`, `2.00` → `2`).
 fn trimmed(s: &str) -> String {
     format!("IF(LOCATE('.', {s}) > 0, TRIM(TRAILING '.' FROM TRIM(TRAILING '0' FROM {s})), {s})")
 }
 
-fn column(c: &str, class: HashClass, opts: &HashOptions) -> String {
+fn column(col: &HashColumn, opts: &HashOptions) -> String {
+    let (c, class) = (col.sql.as_str(), col.class);
     let digits = opts.timestamp_digits.min(6);
     let ts_len = if digits == 0 { 19 } else { 20 + digits };
     let time_len = if digits == 0 { 8 } else { 9 + digits };
@@ -33,6 +34,15 @@ fn column(c: &str, class: HashClass, opts: &HashOptions) -> String {
         HashClass::Timestamp if digits == 6 => format!("CAST({c} AS DATETIME(6))"),
         HashClass::Timestamp => format!("LEFT(CAST({c} AS DATETIME(6)), {ts_len})"),
     };
+    // Temporal encodings can be NULL for a stored value (a zero date), and CONCAT_WS would
+    // drop that field: only the other classes skip the NULL test when the column is NOT NULL.
+    let never_null = !matches!(
+        class,
+        HashClass::Date | HashClass::Time | HashClass::Timestamp
+    );
+    if !col.nullable && never_null {
+        return format!("{enc}, '0'");
+    }
     // `enc` is NULL exactly when the column is: CONCAT_WS then sees `''` and the flag.
     format!("IFNULL({enc}, ''), ISNULL({c})")
 }
@@ -42,10 +52,10 @@ fn column(c: &str, class: HashClass, opts: &HashOptions) -> String {
 /// One `CONCAT_WS` over `IFNULL(enc, ''), ISNULL(col)` pairs builds the same bytes as nested
 /// `IF(… IS NULL …)`/`CONCAT`s. Measured on MariaDB 10.11, the MD5 is cheap; the per-column
 /// encoding is what costs (DATE_FORMAT most), hence bare integers and `CAST … DATETIME(6)`.
-pub(crate) fn row_hash_sql(cols: &[(String, HashClass)], opts: &HashOptions) -> String {
+pub(crate) fn row_hash_sql(cols: &[HashColumn], opts: &HashOptions) -> String {
     let row = cols
         .iter()
-        .map(|(c, class)| column(c, *class, opts))
+        .map(|c| column(c, opts))
         .collect::<Vec<_>>()
         .join(", ");
     format!(

@@ -13,6 +13,13 @@ type Query<'q> = sqlx::query::Query<'q, MySql, MySqlArguments>;
 
 /// Bind one value. Uuid and JSON go as text: sqlx would send a uuid as 16 raw bytes, while
 /// MariaDB's `UUID` type and the usual `CHAR(36)` columns both take the hyphenated text.
+/// This dialect binds no arrays ([`crate::db::Dialect::binds_arrays`]), so lists reach it
+/// expanded to one placeholder per element and this is never called with one; should it be,
+/// the elements bind in order, as the expansion would.
+pub(super) fn bind_array(q: Query<'_>, a: crate::db::placeholders::TypedArray) -> Query<'_> {
+    a.into_values().into_iter().fold(q, bind)
+}
+
 pub(super) fn bind(q: Query<'_>, v: Value) -> Query<'_> {
     match v {
         Value::Null => q.bind(Option::<i64>::None),

@@ -1,10 +1,11 @@
 //! PostgreSQL's side of the row hash: SQL that builds the bytes of [`crate::db::rowhash`] and
 //! takes their 60-bit MD5 prefix, so a chunk's `(count, sum)` is computed inside the server.
 
-use crate::db::rowhash::{HashClass, HashOptions};
+use crate::db::rowhash::{HashClass, HashColumn, HashOptions};
 
-/// The expression of one column's canonical field pair (`enc 0x1F flag`), `c` already quoted.
-fn column(c: &str, class: HashClass, opts: &HashOptions) -> String {
+/// The expression of one column's canonical field pair (`enc 0x1F flag`).
+fn column(col: &HashColumn, opts: &HashOptions) -> String {
+    let (c, class) = (col.sql.as_str(), col.class);
     let digits = opts.timestamp_digits.min(6);
     let ts_len = if digits == 0 { 19 } else { 20 + digits };
     let time_len = if digits == 0 { 8 } else { 9 + digits };
@@ -25,14 +26,18 @@ fn column(c: &str, class: HashClass, opts: &HashOptions) -> String {
         }
         HashClass::Json => format!("{c}::jsonb::text"),
     };
-    format!("CASE WHEN {c} IS NULL THEN chr(31) || '1' ELSE {enc} || chr(31) || '0' END")
+    if col.nullable {
+        format!("CASE WHEN {c} IS NULL THEN chr(31) || '1' ELSE {enc} || chr(31) || '0' END")
+    } else {
+        format!("{enc} || chr(31) || '0'")
+    }
 }
 
 /// The 60-bit row hash as a `bigint` expression over quoted columns (key columns first).
-pub(crate) fn row_hash_sql(cols: &[(String, HashClass)], opts: &HashOptions) -> String {
+pub(crate) fn row_hash_sql(cols: &[HashColumn], opts: &HashOptions) -> String {
     let row = cols
         .iter()
-        .map(|(c, class)| column(c, *class, opts))
+        .map(|c| column(c, opts))
         .collect::<Vec<_>>()
         .join(" || chr(31) || ");
     format!("('x' || substr(md5({row}), 1, 15))::bit(60)::bigint")

@@ -9,6 +9,7 @@ use sqlx::types::Json;
 use sqlx::{Column, Decode, Encode, Row, Type, TypeInfo, ValueRef};
 
 use crate::db::driver::Ctx;
+use crate::db::placeholders::TypedArray;
 use crate::db::{DbError, Value};
 
 /// A NULL sent with an unspecified type (OID 0), so the server infers it from the context
@@ -53,6 +54,19 @@ pub(super) fn bind(q: Query<'_>, v: Value) -> Query<'_> {
         Value::TimestampTz(t) => q.bind(t),
         Value::Uuid(u) => q.bind(u),
         Value::Json(j) => q.bind(Json(j)),
+    }
+}
+
+/// Bind a whole list as one typed array (`= ANY($1)`, `UNNEST($1, $2)`).
+pub(super) fn bind_array(q: Query<'_>, a: TypedArray) -> Query<'_> {
+    match a {
+        TypedArray::Int(v) => q.bind(v),
+        TypedArray::Text(v) => q.bind(v),
+        TypedArray::Uuid(v) => q.bind(v),
+        TypedArray::Decimal(v) => q.bind(v),
+        TypedArray::Date(v) => q.bind(v),
+        TypedArray::Timestamp(v) => q.bind(v),
+        TypedArray::TimestampTz(v) => q.bind(v),
     }
 }
 

@@ -20,6 +20,13 @@ pub(crate) const TIMESTAMP_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.f";
 /// Bind one value: booleans as 0/1, exact decimals and unsigned integers beyond i64 as text
 /// (REAL would round them), dates and times as ISO text, timestamps with zone as ISO text in
 /// UTC with `+00:00`, uuids as lowercase hyphenated text, JSON as its text.
+/// This dialect binds no arrays ([`crate::db::Dialect::binds_arrays`]), so lists reach it
+/// expanded to one placeholder per element and this is never called with one; should it be,
+/// the elements bind in order, as the expansion would.
+pub(super) fn bind_array(q: Query<'_>, a: crate::db::placeholders::TypedArray) -> Query<'_> {
+    a.into_values().into_iter().fold(q, bind)
+}
+
 pub(super) fn bind(q: Query<'_>, v: Value) -> Query<'_> {
     match v {
         Value::Null => q.bind(Option::<i64>::None),

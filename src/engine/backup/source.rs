@@ -3,7 +3,7 @@
 //! with the shared row hash (`db::rowhash`), the same one verification uses.
 
 use crate::db::checksum::{HashSpec, KeyRange, checksum};
-use crate::db::rowhash::{Checksum, HashClass, HashOptions, row_hash};
+use crate::db::rowhash::{Checksum, HashClass, HashColumn, HashOptions, row_hash};
 use crate::db::{Db, DbError, Params, Rows, Value};
 use crate::store::BackedUpColumn;
 
@@ -149,13 +149,19 @@ pub async fn checksum_table(
             .into_iter()
             .zip(classes.iter().copied())
             .collect(),
+        // Unknown here: every column takes the NULL test (the same bytes either way).
+        nullable: Vec::new(),
         options: HashOptions::default(),
         native: false,
     };
-    let quoted: Vec<(String, HashClass)> = spec
+    let quoted: Vec<HashColumn> = spec
         .columns
         .iter()
-        .map(|(c, k)| (db.dialect().quote_ident(c), *k))
+        .map(|(c, k)| HashColumn {
+            sql: db.dialect().quote_ident(c),
+            class: *k,
+            nullable: true,
+        })
         .collect();
     if db.dialect().row_hash_sql(&quoted, &spec.options).is_some() {
         return checksum(db.as_ref(), &spec, &KeyRange::all()).await;

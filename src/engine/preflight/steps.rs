@@ -270,8 +270,11 @@ pub(super) async fn verify_check(check: &VerifyCheck, schemas: &mut Schemas<'_>)
         }
     }
     let mut sides = Vec::new();
-    for (side, sql) in [("old", &check.old_sql), ("new", &check.new_sql)] {
-        match describe(schemas, side, sql, &check.key).await {
+    for (side, db, sql) in [
+        ("old", &check.old_database, &check.old_sql),
+        ("new", &check.new_database, &check.new_sql),
+    ] {
+        match describe(schemas, db, sql, &check.key).await {
             Err(e) => out.push(Check::fail(
                 format!("{subject} {side} query"),
                 e,

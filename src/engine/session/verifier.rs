@@ -61,14 +61,14 @@ fn publish(shared: &Shared, status: &VerifyStatus) {
 
 /// The verifier task: runs until the session shuts down.
 pub(crate) async fn run(shared: Arc<Shared>, mut requests: mpsc::Receiver<Request>) {
-    let (Some(old), Some(new)) = (shared.dbs.get("old"), shared.dbs.get("new")) else {
-        return;
-    };
+    // Each check on the databases its file names (config validation makes sure they exist).
     let verifiers: Vec<Verifier> = shared
         .config
         .verify
         .iter()
-        .map(|c: &VerifyCheck| {
+        .filter_map(|c: &VerifyCheck| {
+            let old = shared.dbs.get(&c.old_database)?;
+            let new = shared.dbs.get(&c.new_database)?;
             let mut v = Verifier::new(
                 c.clone(),
                 old.clone(),
@@ -76,7 +76,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut requests: mpsc::Receiver<Reques
                 Some(shared.store.clone()),
             );
             v.cancel = Some(shared.cancel.subscribe());
-            v
+            Some(v)
         })
         .collect();
     if verifiers.is_empty() {

@@ -78,20 +78,28 @@ pub struct Comparer {
 pub fn key_text(key: &[Value]) -> String {
     let parts: Vec<String> = key
         .iter()
-        .map(|v| match normalize::normalize(v, &Options::default()) {
-            Value::Text(s) => match s.trim().parse::<i64>() {
-                Ok(i) if i.to_string() == s.trim() => i.to_string(),
-                _ => s,
-            },
-            Value::Decimal(d) => d.normalized().to_plain_string(),
-            Value::Uuid(u) => u.hyphenated().to_string(),
-            other => other.display(),
+        .map(|v| match v {
+            // The common key, without the general path's copies.
+            Value::Int(i) => i.to_string(),
+            v => key_part(v),
         })
         .collect();
     if parts.len() == 1 {
         parts.into_iter().next().unwrap_or_default()
     } else {
         serde_json::to_string(&parts).unwrap_or_default()
+    }
+}
+
+fn key_part(v: &Value) -> String {
+    match normalize::normalize(v, &Options::default()) {
+        Value::Text(s) => match s.trim().parse::<i64>() {
+            Ok(i) if i.to_string() == s.trim() => i.to_string(),
+            _ => s,
+        },
+        Value::Decimal(d) => d.normalized().to_plain_string(),
+        Value::Uuid(u) => u.hyphenated().to_string(),
+        other => other.display(),
     }
 }
 
@@ -115,8 +123,9 @@ impl Comparer {
             .map_or(&[], |(_, r)| r.as_slice())
     }
 
-    /// Rows by canonical key text. Rows whose key columns are missing are an error.
-    pub fn index(&self, rows: &Rows) -> Result<HashMap<String, (Vec<Value>, Row)>, String> {
+    /// Rows by canonical key text: each key with its row's index in `rows`. Rows whose key
+    /// columns are missing are an error.
+    pub fn index(&self, rows: &Rows) -> Result<HashMap<String, (Vec<Value>, usize)>, String> {
         let idx: Vec<usize> = self
             .key
             .iter()
@@ -130,20 +139,19 @@ impl Comparer {
             })
             .collect::<Result<_, _>>()?;
         let mut out = HashMap::with_capacity(rows.len());
-        for r in &rows.rows {
-            let key: Vec<Value> = idx.iter().map(|i| r[*i].clone()).collect();
-            let row: Row = rows
-                .columns
-                .iter()
-                .cloned()
-                .zip(r.iter().cloned())
-                .collect();
-            out.insert(key_text(&key), (key, row));
+        for (i, r) in rows.rows.iter().enumerate() {
+            let key: Vec<Value> = idx.iter().map(|c| r[*c].clone()).collect();
+            out.insert(key_text(&key), (key, i));
         }
         Ok(out)
     }
 
     /// Compare the rows both sides returned for `keys` (keys absent from both are skipped).
+    ///
+    /// Most rows match: they are compared in place, column by column, and a column whose two
+    /// raw values are equal is not normalized at all (normalization is a function of the
+    /// value and the column's rules, so equal values stay equal). Only a row that differs is
+    /// copied out, by name, for its [`Difference`].
     pub fn compare(
         &self,
         keys: &[Vec<Value>],
@@ -152,15 +160,16 @@ impl Comparer {
     ) -> Result<BatchOutcome, String> {
         let old_idx = self.index(old)?;
         let new_idx = self.index(new)?;
+        let shape = Shape::of(old, new);
         let mut out = BatchOutcome::default();
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = std::collections::HashSet::with_capacity(keys.len());
         // Requested keys first (in order), then any extra key a side returned.
-        let mut order: Vec<(String, Vec<Value>)> =
-            keys.iter().map(|k| (key_text(k), k.clone())).collect();
-        for (t, (k, _)) in old_idx.iter().chain(new_idx.iter()) {
-            order.push((t.clone(), k.clone()));
-        }
-        for (text, key) in order {
+        let requested = keys.iter().map(|k| (key_text(k), k));
+        let returned = old_idx
+            .iter()
+            .chain(new_idx.iter())
+            .map(|(t, (k, _))| (t.clone(), k));
+        for (text, key) in requested.chain(returned) {
             if !seen.insert(text.clone()) {
                 continue;
             }
@@ -168,25 +177,33 @@ impl Comparer {
                 (None, None) => {}
                 (Some((k, o)), None) => {
                     out.compared += 1;
+                    let o = row_map(old, *o);
                     out.differences.push(self.missing(
                         k.clone(),
                         DiffKind::MissingInNew,
-                        Some(o),
+                        Some(&o),
                         None,
                     ));
                 }
                 (None, Some((k, n))) => {
                     out.compared += 1;
+                    let n = row_map(new, *n);
                     out.differences.push(self.missing(
                         k.clone(),
                         DiffKind::MissingInOld,
                         None,
-                        Some(n),
+                        Some(&n),
                     ));
                 }
                 (Some((_, o)), Some((_, n))) => {
                     out.compared += 1;
-                    match self.compare_rows(key, o, n) {
+                    let (orow, nrow) = (&old.rows[*o], &new.rows[*n]);
+                    let diff = if self.rows_equal(&shape, orow, nrow) {
+                        None
+                    } else {
+                        self.compare_rows(key.clone(), &row_map(old, *o), &row_map(new, *n))
+                    };
+                    match diff {
                         Some(d) => out.differences.push(d),
                         None => out.matched += 1,
                     }
@@ -194,6 +211,34 @@ impl Comparer {
             }
         }
         Ok(out)
+    }
+
+    /// True when every column compares equal (see [`Comparer::compare_rows`]).
+    fn rows_equal(&self, shape: &Shape<'_>, o: &[Value], n: &[Value]) -> bool {
+        let null = Value::Null;
+        shape.pairs.iter().all(|(name, i, j)| {
+            let (ov, nv) = (&o[*i], j.map_or(&null, |j| &n[j]));
+            ov == nv || self.column_equal(name, ov, nv).is_none_or(|(_, _, eq)| eq)
+        }) && shape.only_new.iter().all(|j| n[*j].is_null())
+    }
+
+    /// One column's two values normalized, and whether they are equal; `None` when the
+    /// column's rules ignore it.
+    fn column_equal(&self, col: &str, ov: &Value, nv: &Value) -> Option<(Value, Value, bool)> {
+        let (a, b) = coerce_pair(
+            normalize::normalize(ov, &self.options),
+            normalize::normalize(nv, &self.options),
+            &self.options,
+        );
+        let rules = self.rules(col);
+        let (a, b) = (apply_rules(a, rules)?, apply_rules(b, rules)?);
+        let equal = match (&a, &b) {
+            (Value::Float(x), Value::Float(y)) => {
+                normalize::floats_equal(*x, *y, self.options.float_tolerance)
+            }
+            _ => a == b,
+        };
+        Some((a, b, equal))
     }
 
     fn missing(
@@ -232,20 +277,8 @@ impl Comparer {
                 .iter()
                 .find(|(nc, _)| nc.eq_ignore_ascii_case(c))
                 .map_or(&Value::Null, |(_, v)| v);
-            let (a, b) = coerce_pair(
-                normalize::normalize(ov, &self.options),
-                normalize::normalize(nv, &self.options),
-                &self.options,
-            );
-            let rules = self.rules(c);
-            let (Some(a), Some(b)) = (apply_rules(a, rules), apply_rules(b, rules)) else {
+            let Some((a, b, equal)) = self.column_equal(c, ov, nv) else {
                 continue;
-            };
-            let equal = match (&a, &b) {
-                (Value::Float(x), Value::Float(y)) => {
-                    normalize::floats_equal(*x, *y, self.options.float_tolerance)
-                }
-                _ => a == b,
             };
             if !equal {
                 cols.push(c.clone());
@@ -269,6 +302,42 @@ impl Comparer {
             new_normalized: Some(nn),
         })
     }
+}
+
+/// How the two sides' columns line up, worked out once per batch: each old column with the
+/// new column of the same name (any case), and the columns only the new query returns.
+struct Shape<'a> {
+    pairs: Vec<(&'a str, usize, Option<usize>)>,
+    only_new: Vec<usize>,
+}
+
+impl<'a> Shape<'a> {
+    fn of(old: &'a Rows, new: &'a Rows) -> Shape<'a> {
+        let find = |c: &str| new.columns.iter().position(|n| n.eq_ignore_ascii_case(c));
+        let pairs = old
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.as_str(), i, find(c)))
+            .collect();
+        let only_new = (0..new.columns.len())
+            .filter(|j| {
+                !old.columns
+                    .iter()
+                    .any(|c| c.eq_ignore_ascii_case(&new.columns[*j]))
+            })
+            .collect();
+        Shape { pairs, only_new }
+    }
+}
+
+/// Row `i` of `rows`, by column name.
+fn row_map(rows: &Rows, i: usize) -> Row {
+    rows.columns
+        .iter()
+        .cloned()
+        .zip(rows.rows[i].iter().cloned())
+        .collect()
 }
 
 #[cfg(test)]

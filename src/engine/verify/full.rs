@@ -12,8 +12,10 @@
 //! `[min, max]` on both sides (the first and last chunks are open-ended, so rows beyond either
 //! side's range are still covered; a composite key's other columns ride along inside a chunk);
 //! other keys are compared as one chunk. Each difference is re-read `recheck_after_ms` later,
-//! like a sampled one, and recorded as healed, in flight or open. Within a differing chunk the two `(key, hash)` lists are matched
-//! by canonical key text, which is immune to the engines' different collations.
+//! like a sampled one, and recorded as healed, in flight or open. Within a differing chunk the
+//! two `(key, hash)` lists are matched by canonical key text, which is immune to the engines'
+//! different collations. Each side's reads of a chunk share one snapshot, so concurrent
+//! writes never make a chunk's checksum and its `(key, hash)` list disagree.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -29,7 +31,7 @@ use super::{
 };
 use crate::config::ColumnRule;
 use crate::db::checksum::{
-    HashSpec, KeyRange, checksum, key_bounds, key_hashes, native_compatible,
+    HashSpec, KeyRange, checksum_in, key_bounds, key_hashes_in, native_compatible,
 };
 use crate::db::rowhash::HashOptions;
 use crate::db::{Database, Params, Value};
@@ -236,28 +238,58 @@ async fn plan(
 /// The keys of one chunk whose rows differ (by hash, or present on one side only).
 /// `dense`: most chunks so far differed, so skip the checksum and read `(key, hash)` directly
 /// (one pass instead of two when differences are spread over every chunk).
+///
+/// Each side's checksum and `(key, hash)` list are read in one read-only snapshot
+/// ([`Database::begin_snapshot`]), so a chunk never mixes two states of a side while writes
+/// go on; what still differs is rechecked after the lag like any other difference.
+/// `acquiring` is held while the two snapshots are opened: a chunk holding one connection
+/// and waiting for the other then only waits for chunks that hold both and will finish, so
+/// more chunks in flight than connections (or one pool for both sides) cannot deadlock.
 async fn chunk_keys(
     v: &Verifier,
-    old: &HashSpec,
-    new: &HashSpec,
+    (old, new): (&HashSpec, &HashSpec),
     range: &KeyRange,
     dense: bool,
+    acquiring: &tokio::sync::Mutex<()>,
 ) -> Result<(u64, u64, Vec<Vec<Value>>), VerifyError> {
-    if !dense {
-        let (a, b) = tokio::join!(
-            checksum(v.old.as_ref(), old, range),
-            checksum(v.new.as_ref(), new, range)
-        );
-        let (a, b) = (a?, b?);
-        if a == b {
-            return Ok((a.count, b.count, Vec::new()));
+    let (mut ta, mut tb) = {
+        let _turn = acquiring.lock().await;
+        let ta = v.old.begin_snapshot().await?;
+        (ta, v.new.begin_snapshot().await?)
+    };
+    let (a, b) = (v.old.as_ref(), v.new.as_ref());
+    let read = async {
+        if !dense {
+            let (sa, sb) = tokio::join!(
+                checksum_in(a, Some(ta.as_mut()), old, range),
+                checksum_in(b, Some(tb.as_mut()), new, range)
+            );
+            let (sa, sb) = (sa?, sb?);
+            if sa == sb {
+                return Ok::<_, VerifyError>((sa.count, sb.count, Vec::new()));
+            }
         }
+        let (ka, kb) = tokio::join!(
+            key_hashes_in(a, Some(ta.as_mut()), old, range),
+            key_hashes_in(b, Some(tb.as_mut()), new, range)
+        );
+        Ok(diff_hashes(ka?, kb?))
     }
-    let (ka, kb) = tokio::join!(
-        key_hashes(v.old.as_ref(), old, range),
-        key_hashes(v.new.as_ref(), new, range)
-    );
-    let (ka, kb) = (ka?, kb?);
+    .await;
+    // Read-only: ending the snapshots keeps nothing and gives the connections back.
+    let (ra, rb) = tokio::join!(ta.rollback(), tb.rollback());
+    let out = read?;
+    ra?;
+    rb?;
+    Ok(out)
+}
+
+/// Merge two `(key, hash)` lists to the keys whose hash differs or that one side lacks,
+/// matched by canonical key text (immune to the engines' different collations).
+fn diff_hashes(
+    ka: Vec<(Vec<Value>, u64)>,
+    kb: Vec<(Vec<Value>, u64)>,
+) -> (u64, u64, Vec<Vec<Value>>) {
     let (count_a, count_b) = (ka.len() as u64, kb.len() as u64);
     let mut newer: HashMap<String, (Vec<Value>, u64)> = kb
         .into_iter()
@@ -271,7 +303,7 @@ async fn chunk_keys(
         }
     }
     out.extend(newer.into_values().map(|(k, _)| k));
-    Ok((count_a, count_b, out))
+    (count_a, count_b, out)
 }
 
 /// Read `keys` from one side's table, the spec's columns.
@@ -441,7 +473,12 @@ pub async fn full_diff(
     report.progress.chunks_total = ranges.len() as u64;
     let (done, differing) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     let (done_c, differing_c) = (done.clone(), differing.clone());
-    let task_ctx = Arc::new((v.clone(), old.clone(), new.clone()));
+    let task_ctx = Arc::new((
+        v.clone(),
+        old.clone(),
+        new.clone(),
+        tokio::sync::Mutex::new(()),
+    ));
     // Each chunk runs as its own task: it makes progress (and gives its connections back)
     // while this loop awaits the rows of a differing chunk, so a pool smaller than the chunks
     // in flight cannot deadlock. Tasks are spawned as the buffer pulls them, so `dense` sees
@@ -451,8 +488,11 @@ pub async fn full_diff(
         let dense = d >= 4 && b * 4 >= d * 3;
         let ctx = task_ctx.clone();
         tokio::spawn(async move {
-            let (v, o, n) = &*ctx;
-            (r.to.clone(), chunk_keys(v, o, n, &r, dense).await)
+            let (v, o, n, acquiring) = &*ctx;
+            (
+                r.to.clone(),
+                chunk_keys(v, (o, n), &r, dense, acquiring).await,
+            )
         })
     });
     let mut chunks = futures::stream::iter(futures).buffered(opts.parallel.max(1));
