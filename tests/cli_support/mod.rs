@@ -67,6 +67,17 @@ impl Cli {
         }
     }
 
+    /// The cockpit on this file in tmux; the shell writes its exit status to `exit` in the
+    /// temp dir, then runs `then` (e.g. `sleep 30` to keep the last screen).
+    pub fn cockpit(&self, then: &str) -> tmux::Tmux {
+        let command = format!(
+            "{} -c {}; echo $? > exit; {then}",
+            env!("CARGO_BIN_EXE_migtui"),
+            self.config().display()
+        );
+        tmux::Tmux::start(self.dir.path(), &self.env, &command)
+    }
+
     /// Run and require exit status `code`, returning the output.
     pub fn expect(&self, code: i32, args: &[&str]) -> String {
         let r = self.run(args);
