@@ -274,6 +274,11 @@ fn valid_migration() -> impl Strategy<Value = Migration> {
         )
 }
 
+/// A string value as the file writes it: `${` is interpolation, so a literal one is `$${`.
+fn val(s: &str) -> String {
+    lit(&s.replace("${", "$${"))
+}
+
 impl Migration {
     fn old_sql(&self) -> String {
         format!(
@@ -323,17 +328,17 @@ impl Migration {
              [[verify]]\nname = {check}\nkey = [{keys}]\n\
              sample = {{ from = \"old\", table = {table}, per_second = {ps:?} }}\n\
              old = {old}\nnew = {old}\nnormalize = {{ {rules} }}\n",
-            name = lit(&self.name),
-            description = lit(&self.description),
+            name = val(&self.name),
+            description = val(&self.description),
             maxc = self.max_connections,
             timeout = self.timeout_ms,
             state = lit(&self.state_db),
             ttl = self.ttl,
-            step = lit(&self.step),
+            step = val(&self.step),
             table = lit(&self.table),
             chunk = self.chunk_rows,
             rate = self.rate,
-            check = lit(&self.check),
+            check = val(&self.check),
             ps = self.per_second,
             old = lit(&self.old_sql()),
         )
