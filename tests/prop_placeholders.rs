@@ -271,13 +271,10 @@ async fn translated_sql_returns_bound_values_and_literals_on_every_engine() {
     }
 }
 
-/// PostgreSQL and SQLite strings take a backslash literally, but the splitter treats `\'` as
-/// an escaped quote everywhere (MySQL's rule): after `'C:\'` the rest of the statement reads
-/// as one string and `:b` is never bound. Fixing it needs the engine in
-/// `placeholder_names`/`replace_placeholders`, whose callers (config validation, preflight,
-/// backfill) do not pass one today.
+/// PostgreSQL and SQLite strings take a backslash literally: after `'C:\'` the statement
+/// goes on, and `:b` is bound (the splitter reads MySQL's `\'` escape only where the text
+/// then stays balanced).
 #[tokio::test]
-#[ignore = "known issue: backslash before a quote hides later placeholders on PostgreSQL/SQLite"]
 async fn a_backslash_ending_a_string_does_not_hide_placeholders() {
     let sql = r"SELECT 'C:\' AS a, :b AS b";
     assert_eq!(placeholder_names(sql), vec!["b".to_string()]);
