@@ -430,7 +430,7 @@ async fn weird_identifiers_and_values_on_mariadb() {
     run_engine(Kind::MySql).await;
 }
 
-/// PostgreSQL `text` cannot hold NUL: the error says so and names the statement's table;
+/// PostgreSQL `text` cannot hold NUL: the error says so and what to do;
 /// `bytea` keeps NUL bytes.
 #[tokio::test]
 async fn postgres_refuses_nul_in_text_clearly_and_keeps_it_in_bytea() {
