@@ -3,7 +3,11 @@
 
 use std::path::Path;
 use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
+
+/// Tests of one process run in parallel: each gets a tmux server of its own.
+static SERVERS: AtomicU32 = AtomicU32::new(0);
 
 pub struct Tmux {
     socket: String,
@@ -32,7 +36,11 @@ impl Tmux {
         let conf = dir.join("tmux.conf");
         std::fs::write(&conf, "set -g remain-on-exit on\nset -g status off\n").expect("tmux.conf");
         let tmux = Tmux {
-            socket: format!("migtui-sec-{}", std::process::id()),
+            socket: format!(
+                "migtui-e2e-{}-{}",
+                std::process::id(),
+                SERVERS.fetch_add(1, Ordering::Relaxed)
+            ),
             target: "cockpit".into(),
         };
         let mut args: Vec<String> = [
