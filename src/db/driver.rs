@@ -92,10 +92,15 @@ impl Ctx {
         code: Option<String>,
         transient: bool,
     ) -> DbError {
+        let mut message = self.mask(message);
+        if let Some(hint) = hint_for(code.as_deref(), &message) {
+            message.push_str("\n  hint: ");
+            message.push_str(hint);
+        }
         DbError::Query {
             db: self.name.clone(),
             sql: self.mask(sql),
-            message: self.mask(message),
+            message,
             code,
             transient,
         }
@@ -108,6 +113,18 @@ impl Ctx {
             type_name: type_name.to_string(),
             message: self.mask(message.as_ref()),
         }
+    }
+}
+
+/// What to do about a server error whose own message does not say.
+fn hint_for(code: Option<&str>, message: &str) -> Option<&'static str> {
+    match code {
+        // PostgreSQL `character_not_in_repertoire` for a NUL byte in text.
+        Some("22021") if message.contains("0x00") => Some(
+            "PostgreSQL text cannot hold NUL (0x00) characters: strip them in the source query \
+             (e.g. replace(col, chr(0), '') or REPLACE(col, CHAR(0), '')) or store the column as bytea",
+        ),
+        _ => None,
     }
 }
 

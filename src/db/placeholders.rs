@@ -333,14 +333,34 @@ fn translate_with(
 
 /// Split SQL into text and placeholders, skipping quoted strings, quoted identifiers, comments,
 /// PostgreSQL dollar quotes and `::` casts.
+///
+/// A backslash escapes the next byte in single-quoted strings on MySQL (its default) but not
+/// in standard SQL (PostgreSQL, SQLite: `'C:\'` is a whole string). The text is read the MySQL
+/// way first; if that leaves a string open at the end, it is read the standard way.
 fn split(sql: &str) -> Vec<Piece<'_>> {
-    let b = sql.as_bytes();
     let mut pieces = Vec::new();
+    if !split_into(sql, true, &mut pieces) {
+        pieces.clear();
+        split_into(sql, false, &mut pieces);
+    }
+    pieces
+}
+
+/// Fill `pieces`; false when a quoted run is still open at the end of the text.
+fn split_into<'a>(sql: &'a str, backslash: bool, pieces: &mut Vec<Piece<'a>>) -> bool {
+    let b = sql.as_bytes();
+    let mut closed = true;
     let mut start = 0; // start of the pending text piece
     let mut i = 0;
     while i < b.len() {
         match b[i] {
-            q @ (b'\'' | b'"' | b'`') => i = skip_quoted(b, i, q),
+            q @ (b'\'' | b'"' | b'`') => match skip_quoted(b, i, q, backslash) {
+                Some(end) => i = end,
+                None => {
+                    closed = false;
+                    i = b.len();
+                }
+            },
             b'-' if b.get(i + 1) == Some(&b'-') => i = skip_until(b, i, b"\n"),
             b'/' if b.get(i + 1) == Some(&b'*') => i = skip_until(b, i + 2, b"*/"),
             b'$' => i = skip_dollar_quote(sql, i),
@@ -367,15 +387,16 @@ fn split(sql: &str) -> Vec<Piece<'_>> {
     if start < b.len() {
         pieces.push(Piece::Text(&sql[start..]));
     }
-    pieces
+    closed
 }
 
-/// Past a quoted run starting at `i`; a doubled quote is an escaped quote, and a backslash
-/// escapes the next byte in single-quoted strings (MySQL's default, harmless elsewhere).
-fn skip_quoted(b: &[u8], i: usize, q: u8) -> usize {
+/// Past a quoted run starting at `i`, `None` when it never closes; a doubled quote is an
+/// escaped quote, and with `backslash` a backslash escapes the next byte in single-quoted
+/// strings.
+fn skip_quoted(b: &[u8], i: usize, q: u8, backslash: bool) -> Option<usize> {
     let mut j = i + 1;
     while j < b.len() {
-        if b[j] == b'\\' && q == b'\'' {
+        if backslash && b[j] == b'\\' && q == b'\'' {
             j += 2;
             continue;
         }
@@ -384,11 +405,11 @@ fn skip_quoted(b: &[u8], i: usize, q: u8) -> usize {
                 j += 2;
                 continue;
             }
-            return j + 1;
+            return Some(j + 1);
         }
         j += 1;
     }
-    b.len()
+    None
 }
 
 fn skip_until(b: &[u8], from: usize, end: &[u8]) -> usize {
@@ -429,6 +450,17 @@ mod tests {
     fn names_skip_strings_comments_casts_and_dollar_quotes() {
         let sql = "SELECT ':no', \"a:b\", `c:d`, x::text, $q$ :nope $q$ -- :c\n /* :d */ FROM t WHERE a = :a AND b IN (:keys) AND c = :a";
         assert_eq!(placeholder_names(sql), vec!["a", "keys"]);
+    }
+
+    #[test]
+    fn a_backslash_escapes_a_quote_only_where_the_text_needs_it() {
+        // MySQL's escaped quote keeps the string going…
+        assert_eq!(placeholder_names(r"SELECT 'it\'s :no', :a"), vec!["a"]);
+        // …a standard string ending in a backslash does not hide what follows.
+        assert_eq!(
+            placeholder_names(r"SELECT 'C:\', :a, 'D:\', :b"),
+            vec!["a", "b"]
+        );
     }
 
     #[test]

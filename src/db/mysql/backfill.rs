@@ -23,14 +23,30 @@ impl BackfillSql for MySqlBackfill {
         // One bound JSON document of arrays, typed by `JSON_TABLE`. MariaDB 10.11 cannot carry
         // a chunk as a `VALUES` list of placeholders: inside a CTE they read as empty, and a
         // first `SELECT ? AS col` row fixes each column's length from its own value.
+        // JSON strings cannot hold arbitrary bytes: binary columns travel as hex and are
+        // decoded with UNHEX in the select list.
         let d = self.dialect();
+        // A column is binary when typed so or when any value of this chunk is bytes (the
+        // column's type comes from its first non-null value, which may be an empty text).
+        let binary: Vec<bool> = (0..cols.len())
+            .map(|i| {
+                cols[i].sql_type == BINARY
+                    || rows
+                        .iter()
+                        .any(|r| matches!(r.get(i), Some(Value::Bytes(_))))
+            })
+            .collect();
         let mut doc = String::with_capacity(rows.len() * 64);
         doc.push('[');
         for (r, row) in rows.iter().enumerate() {
             if r > 0 {
                 doc.push(',');
             }
-            let items: Vec<serde_json::Value> = row.iter().map(json_item).collect();
+            let items: Vec<serde_json::Value> = row
+                .iter()
+                .enumerate()
+                .map(|(i, v)| json_item(v, binary.get(i).copied().unwrap_or(false)))
+                .collect();
             doc.push_str(&serde_json::Value::Array(items).to_string());
         }
         doc.push(']');
@@ -39,7 +55,7 @@ impl BackfillSql for MySqlBackfill {
             .iter()
             .enumerate()
             .map(|(i, c)| {
-                let ty = if c.sql_type.is_empty() {
+                let ty = if c.sql_type.is_empty() || binary[i] {
                     "LONGTEXT"
                 } else {
                     &c.sql_type
@@ -48,7 +64,22 @@ impl BackfillSql for MySqlBackfill {
             })
             .collect::<Vec<_>>()
             .join(", ");
-        format!("(SELECT * FROM JSON_TABLE(:migtui_json, '$[*]' COLUMNS ({columns})) AS migtui_j)")
+        let select = cols
+            .iter()
+            .zip(&binary)
+            .map(|(c, is_binary)| {
+                let q = d.quote_ident(&c.name);
+                if *is_binary {
+                    format!("UNHEX({q}) AS {q}")
+                } else {
+                    q
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!(
+            "(SELECT {select} FROM JSON_TABLE(:migtui_json, '$[*]' COLUMNS ({columns})) AS migtui_j)"
+        )
     }
 
     fn type_for(&self, value: &Value) -> &'static str {
@@ -60,6 +91,7 @@ impl BackfillSql for MySqlBackfill {
             Value::Date(_) => "DATE",
             Value::Time(_) => "TIME(6)",
             Value::Timestamp(_) | Value::TimestampTz(_) => "DATETIME(6)",
+            Value::Bytes(_) => BINARY,
             _ => "LONGTEXT",
         }
     }
@@ -148,9 +180,16 @@ impl BackfillSql for MySqlBackfill {
 /// One value as an element of the chunk's JSON document: numbers as numbers, everything else
 /// as its text (JSON documents too: `JSON_TABLE` would turn a JSON `null` into the text
 /// `null`, and a text column keeps SQL NULL as NULL).
-fn json_item(v: &Value) -> serde_json::Value {
+/// The chunk column type of bytes: carried as hex text, decoded by `UNHEX`.
+const BINARY: &str = "LONGBLOB";
+
+/// One value as a JSON item; in a binary column, bytes (and text) as hex.
+fn json_item(v: &Value, binary: bool) -> serde_json::Value {
     use serde_json::Value as J;
+    let hex = |b: &[u8]| J::String(b.iter().map(|x| format!("{x:02x}")).collect());
     match v {
+        Value::Bytes(b) => hex(b),
+        Value::Text(s) if binary => hex(s.as_bytes()),
         Value::Null => J::Null,
         Value::Bool(b) => J::from(i64::from(*b)),
         Value::Int(i) => J::from(*i),
@@ -166,6 +205,33 @@ fn json_item(v: &Value) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bytes_travel_as_hex_and_are_unhexed() {
+        let cols = vec![ChunkColumn {
+            name: "b".into(),
+            sql_type: "LONGTEXT".into(),
+        }];
+        let mut p = Params::new();
+        let rel = MySqlBackfill.rows_relation(
+            &cols,
+            vec![
+                vec![Value::Text(String::new())],
+                vec![Value::Bytes(vec![0, 39, 255])],
+            ],
+            &mut p,
+        );
+        assert!(
+            rel.starts_with("(SELECT UNHEX(`b`) AS `b` FROM JSON_TABLE("),
+            "{rel}"
+        );
+        assert_eq!(
+            p.get("migtui_json"),
+            Some(&crate::db::Param::One(Value::Text(
+                r#"[[""],["0027ff"]]"#.into()
+            )))
+        );
+    }
 
     #[test]
     fn replica_lag_is_the_worst_channel_and_null_is_unknown() {

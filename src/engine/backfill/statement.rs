@@ -55,11 +55,8 @@ pub fn set_based(sql: &str, engine: Engine, filler: &str) -> Result<Template, St
     match first {
         "update" if engine == Engine::MySql => {
             // The rows go first, so `ON` clauses of the statement's own joins can use them.
-            find("set", 0).ok_or("an UPDATE without SET")?;
-            let table = words
-                .get(1)
-                .map(|(at, _)| *at)
-                .ok_or("an UPDATE without a table")?;
+            let set = find("set", 0).ok_or("an UPDATE without SET")?;
+            let table = update_target(&text, &words, set).ok_or("an UPDATE without a table")?;
             Ok(Template {
                 before: text[..table].to_string(),
                 after: format!(" CROSS JOIN {}", &text[table..]),
@@ -163,6 +160,22 @@ pub fn without_conflict_clause(t: &Template) -> Option<Template> {
     })
 }
 
+/// Where the table reference of `UPDATE [LOW_PRIORITY] [IGNORE] table … SET` starts, before
+/// `set`. Found by position, not as a word: a quoted name (`` `order` ``) is not a word.
+fn update_target(text: &str, words: &[(usize, String)], set: usize) -> Option<usize> {
+    let mut at = words.first()?.0 + "update".len();
+    for (w_at, w) in words.iter().skip(1) {
+        let gap = text.get(at..*w_at)?;
+        if gap.trim().is_empty() && matches!(w.as_str(), "low_priority" | "ignore") {
+            at = w_at + w.len();
+        } else {
+            break;
+        }
+    }
+    let start = at + (text.len() - at - text[at..].trim_start().len());
+    (start < set).then_some(start)
+}
+
 /// Lowercased words outside quotes, comments and parentheses, with their byte offsets.
 fn top_level_words(sql: &str) -> Vec<(usize, String)> {
     let b = sql.as_bytes();
@@ -256,6 +269,21 @@ mod tests {
             t.render("(R)"),
             "UPDATE (R) AS src CROSS JOIN incidents i JOIN incident_statuses s ON s.name = src.`migtui_status` \
              SET i.incident_status_id = s.id WHERE i.id = src.`migtui_id`"
+        );
+    }
+
+    #[test]
+    fn mysql_update_of_a_quoted_table_cross_joins_before_it() {
+        let t = set_based(
+            "UPDATE IGNORE `order` SET `stmt col` = :from WHERE `select` = :select",
+            Engine::MySql,
+            "",
+        )
+        .unwrap();
+        assert_eq!(
+            t.render("(R)"),
+            "UPDATE IGNORE (R) AS src CROSS JOIN `order` SET `stmt col` = src.`migtui_from` \
+             WHERE `select` = src.`migtui_select`"
         );
     }
 
