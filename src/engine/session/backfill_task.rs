@@ -49,12 +49,11 @@ pub(crate) async fn handle(shared: &Arc<Shared>, cmd: Command) -> Result<Outcome
         Command::SetChunkRows { rows } => ("backfill.chunk_rows", json!({ "rows": rows })),
         _ => return Ok(Outcome::Done),
     };
-    let lease = shared.snapshot.borrow().lease.clone();
-    if let Some(why) = lease.read_only_reason() {
+    if let Some(err) = super::commands::read_only(shared).await {
+        let lease = shared.snapshot.borrow().lease.clone();
+        let why = lease.read_only_reason().unwrap_or_else(|| err.to_string());
         audit(shared, action, params, &format!("refused: {why}")).await?;
-        return Err(SessionError::ReadOnly {
-            holder: lease.holder(),
-        });
+        return Err(err);
     }
     let task = &shared.backfill;
     let outcome = match cmd {
