@@ -6,7 +6,6 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
@@ -107,7 +106,7 @@ impl App {
             outbox: VecDeque::new(),
             deadline,
         };
-        let task = tokio::spawn(state.run(mode_rx, Arc::new(seen_tx), stop_rx, pace));
+        let task = tokio::spawn(state.run(mode_rx, seen_tx, stop_rx, pace));
         Ok(App {
             mode,
             seen,
@@ -151,7 +150,7 @@ impl Loop {
     async fn run(
         mut self,
         mode: watch::Receiver<Writes>,
-        seen: Arc<watch::Sender<Writes>>,
+        seen: watch::Sender<Writes>,
         stop: watch::Receiver<bool>,
         pace: Duration,
     ) -> Result<AppOutcome, String> {

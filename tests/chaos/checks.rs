@@ -138,7 +138,9 @@ pub async fn report(d: &mut Driver<'_>) -> Result<serde_json::Value, String> {
 fn transitions(doc: &serde_json::Value) -> Result<(), String> {
     let mut seen: BTreeMap<(String, String), u32> = BTreeMap::new();
     for a in doc["audit"].as_array().into_iter().flatten() {
-        if a["action"] == "advance" || a["action"] == "rollback" {
+        // Refused advances are audited too (outcome `refused: …`); transitions end `ok`.
+        let moved = a["outcome"] == "ok";
+        if moved && (a["action"] == "advance" || a["action"] == "rollback") {
             let p = &a["params"];
             let key = (
                 p["from"].as_str().unwrap_or("?").to_string(),

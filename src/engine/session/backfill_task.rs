@@ -50,8 +50,11 @@ pub(crate) async fn handle(shared: &Arc<Shared>, cmd: Command) -> Result<Outcome
         _ => return Ok(Outcome::Done),
     };
     if let Some(err) = super::commands::read_only(shared).await {
-        let lease = shared.snapshot.borrow().lease.clone();
-        let why = lease.read_only_reason().unwrap_or_else(|| err.to_string());
+        let why = match &err {
+            SessionError::ReadOnly { .. } => shared.snapshot.borrow().lease.read_only_reason(),
+            other => Some(format!("the operator lease could not be taken: {other}")),
+        };
+        let why = why.unwrap_or_else(|| err.to_string());
         audit(shared, action, params, &format!("refused: {why}")).await?;
         return Err(err);
     }

@@ -373,10 +373,14 @@ pub(crate) async fn read_only(shared: &Shared) -> Option<SessionError> {
     }
     if shared.mode == Mode::Drive {
         let ask = shared.store.acquire(&shared.operator, shared.lease_ttl());
-        if let Ok(LeaseOutcome::Acquired(lease)) = shared.bounded("asking for the lease", ask).await
-        {
-            set_lease(shared, LeaseState::Driving { lease });
-            return None;
+        match shared.bounded("asking for the lease", ask).await {
+            Ok(LeaseOutcome::Acquired(lease)) => {
+                set_lease(shared, LeaseState::Driving { lease });
+                return None;
+            }
+            Ok(LeaseOutcome::HeldBy(_)) => {}
+            // The state store did not answer: say so, rather than "read-only".
+            Err(e) => return Some(e),
         }
     }
     let holder = shared.snapshot.borrow().lease.holder();
@@ -391,12 +395,15 @@ pub(crate) async fn refuse_read_only(
     params: serde_json::Value,
     err: SessionError,
 ) -> Result<Outcome, SessionError> {
-    let why = shared
-        .snapshot
-        .borrow()
-        .lease
-        .read_only_reason()
-        .unwrap_or_else(|| err.to_string());
+    let why = match &err {
+        SessionError::ReadOnly { .. } => shared
+            .snapshot
+            .borrow()
+            .lease
+            .read_only_reason()
+            .unwrap_or_else(|| err.to_string()),
+        other => format!("the operator lease could not be taken: {other}"),
+    };
     refuse(shared, action, params, why, Vec::new()).await?;
     Err(err)
 }
