@@ -74,14 +74,17 @@ async fn admin(cluster: &Cluster) -> Result<PgConnection, String> {
         .map_err(|e| format!("admin connection: {e}"))
 }
 
-/// Wait up to ~0.5 s for a migtui connection to be busy (a statement running, or a
-/// transaction open), so a fault meant for work in flight finds some more often than chance.
-async fn until_busy(c: &mut PgConnection) {
+/// Wait up to ~0.5 s for a migtui connection in one of `states` (`active`: a statement
+/// running; `idle in transaction`: a transaction open), so a fault meant for work in flight
+/// finds some more often than chance.
+async fn until_busy(c: &mut PgConnection, states: &[&str]) {
+    let states: Vec<String> = states.iter().map(|s| s.to_string()).collect();
     for _ in 0..50 {
         let busy: Result<i64, _> = sqlx::query_scalar(
             "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'migtui' \
-             AND state IN ('active', 'idle in transaction')",
+             AND state = ANY($1)",
         )
+        .bind(&states)
         .fetch_one(&mut *c)
         .await;
         if busy.map_or(true, |n| n > 0) {
@@ -95,7 +98,7 @@ async fn until_busy(c: &mut PgConnection) {
 /// or a transaction open): an idle pooled connection is simply replaced.
 pub async fn terminate(cluster: &Cluster) -> Result<(bool, String), String> {
     let mut c = admin(cluster).await?;
-    until_busy(&mut c).await;
+    until_busy(&mut c, &["active", "idle in transaction"]).await;
     let rows = sqlx::query(
         "SELECT state, pg_terminate_backend(pid) AS done FROM pg_stat_activity \
          WHERE application_name = 'migtui' AND pid <> pg_backend_pid()",
@@ -115,7 +118,7 @@ pub async fn terminate(cluster: &Cluster) -> Result<(bool, String), String> {
 /// Cancel every migtui statement running right now.
 pub async fn cancel(cluster: &Cluster) -> Result<(bool, String), String> {
     let mut c = admin(cluster).await?;
-    until_busy(&mut c).await;
+    until_busy(&mut c, &["active"]).await;
     let rows = sqlx::query(
         "SELECT left(query, 60) AS q, pg_cancel_backend(pid) AS done FROM pg_stat_activity \
          WHERE application_name = 'migtui' AND state = 'active' AND pid <> pg_backend_pid()",
