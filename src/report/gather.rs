@@ -10,7 +10,8 @@ use crate::engine::phase::Plan;
 use crate::engine::probe::{budget, hist::SideStats, metrics};
 use crate::engine::verify::{REDACTED, RateBound};
 use crate::store::{
-    AuditRecord, DivergenceFilter, DivergenceStatus, MAX_METRIC_ROWS, MAX_PAGE, MetricRow, Store,
+    AuditRecord, BackfillRun, DivergenceFilter, DivergenceStatus, MAX_METRIC_ROWS, MAX_PAGE,
+    MetricRow, Store,
 };
 
 use super::model::*;
@@ -56,7 +57,9 @@ pub async fn gather(
     };
     let audit = audit_lines(store, since).await?;
     let timeline = timeline(store, since).await?;
-    let backfill = backfill(store, config, since).await?;
+    let runs = store.backfill_runs(since).await?;
+    let backfill = backfill(store, config, since, &runs).await?;
+    let interruptions = super::interruptions::interruptions(&audit, &runs, &backfill);
     let verification = verification(store, config, options.since_us).await?;
     let divergences = divergences(store, config, since, options.include_values).await?;
     let latency = latency(store, config, since).await?;
@@ -97,6 +100,7 @@ pub async fn gather(
         latency,
         backups,
         risks: Vec::new(),
+        interruptions,
     };
     report.risks = risks(&report, config);
     Ok(report)
@@ -204,6 +208,7 @@ async fn backfill(
     store: &Store,
     config: &Config,
     since: i64,
+    runs: &[BackfillRun],
 ) -> Result<Vec<BackfillStep>, ReportError> {
     let checkpoints = checkpoint::load_all(store.db(), store.migration())
         .await
@@ -243,6 +248,11 @@ async fn backfill(
                 rows_per_second: duration.zip(cp).map(|(d, c)| c.rows_done as f64 / d),
                 retries: retries.max(0) as u64,
                 throttled_secs: throttled_ms.max(0) as f64 / 1000.0,
+                runs: runs.iter().filter(|r| r.step == name).count() as u64,
+                resumed_runs: runs
+                    .iter()
+                    .filter(|r| r.step == name && r.resumed_after.is_some())
+                    .count() as u64,
                 error: cp.and_then(|c| c.error.clone()),
                 rate_over_time,
                 step: name,

@@ -118,6 +118,7 @@ pub fn render(r: &Report) -> String {
 
     timeline(&mut o, r);
     backfill(&mut o, r);
+    interruptions(&mut o, r);
     verification(&mut o, r);
     divergences(&mut o, r);
     latency(&mut o, r);
@@ -209,6 +210,52 @@ fn backfill(o: &mut String, r: &Report) {
         "error",
     ];
     table(o, &head, &rows);
+}
+
+/// What interrupted the work, from the store's evidence (see `report/interruptions.rs`).
+fn interruptions(o: &mut String, r: &Report) {
+    *o += "## Interruptions\n\n";
+    let i = &r.interruptions;
+    let facts = [
+        (
+            "Sessions that ended without releasing the lease",
+            i.sessions_not_released,
+        ),
+        ("Lease takeovers", i.takeovers),
+        ("Backfill runs", i.backfill_runs),
+        ("… resumed from a checkpoint", i.backfill_resumed_runs),
+        (
+            "Transient errors retried by the backfill",
+            i.backfill_retries,
+        ),
+        ("Backfill steps failed", i.backfill_failed_steps),
+    ];
+    for (k, v) in facts {
+        let _ = writeln!(o, "- **{k}**: {}", count(v));
+    }
+    o.push('\n');
+    if i.expired_leases.is_empty() {
+        return;
+    }
+    let rows: Vec<Vec<String>> = i
+        .expired_leases
+        .iter()
+        .map(|e| {
+            vec![
+                e.at.human(),
+                esc(&e.holder),
+                e.pid.map_or("–".into(), |p| p.to_string()),
+                e.idle_ms
+                    .map_or("–".into(), |ms| duration(ms as f64 / 1000.0)),
+                esc(&e.taken_by),
+            ]
+        })
+        .collect();
+    table(
+        o,
+        &["taken over", "holder", "pid", "silent for", "by"],
+        &rows,
+    );
 }
 
 fn verification(o: &mut String, r: &Report) {

@@ -9,6 +9,7 @@
 pub mod fmt;
 pub mod gather;
 pub mod html;
+pub mod interruptions;
 pub mod json;
 pub mod markdown;
 pub mod model;

@@ -65,6 +65,46 @@ pub struct Report {
     pub backups: Vec<Backup>,
     pub contract: Vec<ContractStatement>,
     pub risks: Vec<Risk>,
+    /// What interrupted the migration's work and how it recovered (added in the chaos work;
+    /// absent from older reports, hence the default).
+    #[serde(default)]
+    pub interruptions: Interruptions,
+}
+
+/// Every interruption the state store kept evidence of: sessions that ended without releasing
+/// the lease (killed, crashed, cut off), backfill runs that resumed from a checkpoint, and the
+/// transient errors the backfill retried.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Interruptions {
+    /// Sessions whose lease expired without a release and was taken over by the next one.
+    pub sessions_not_released: u64,
+    /// Those sessions, oldest first.
+    pub expired_leases: Vec<ExpiredLease>,
+    /// Leases taken from a live holder with a reason.
+    pub takeovers: u64,
+    /// Runs of backfill steps that had work left (fresh or resumed).
+    pub backfill_runs: u64,
+    /// Runs that resumed after the last committed chunk of an earlier, interrupted run.
+    pub backfill_resumed_runs: u64,
+    /// Transient errors (connection lost, statement cancelled, server restarting, lock table
+    /// full, …) the backfill retried.
+    pub backfill_retries: u64,
+    /// Backfill steps whose last run failed (the error is in the step).
+    pub backfill_failed_steps: u64,
+}
+
+/// A session that ended without releasing its lease, as found by the next one.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExpiredLease {
+    /// When the next session took it over.
+    pub at: Time,
+    /// `user@host`, and the process id, of the session that vanished.
+    pub holder: String,
+    pub pid: Option<i64>,
+    /// How long it had been silent when taken over.
+    pub idle_ms: Option<i64>,
+    /// Who took it over.
+    pub taken_by: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -132,6 +172,11 @@ pub struct BackfillStep {
     pub rows_per_second: Option<f64>,
     pub retries: u64,
     pub throttled_secs: f64,
+    /// Runs that had work left, and how many of them resumed an interrupted one.
+    #[serde(default)]
+    pub runs: u64,
+    #[serde(default)]
+    pub resumed_runs: u64,
     pub error: Option<String>,
     /// Rows per second over time, one point per recorded sample.
     pub rate_over_time: Vec<RatePoint>,

@@ -1,10 +1,11 @@
 //! Reads the session report needs beyond the cockpit's: a check's per-minute windows as a
 //! series, and the backfill's rate samples (`migtui_backfill_samples`), written beside the
-//! checkpoints so retries, throttled time and the rate over time survive the process.
+//! checkpoints so retries, throttled time and the rate over time survive the process, and its
+//! runs (`migtui_backfill_runs`), so a run that resumed after a kill is on record.
 
 use serde::{Deserialize, Serialize};
 
-use crate::db::{Db, Params};
+use crate::db::{Db, Params, Rows};
 
 use super::row::RowExt;
 use super::{MAX_METRIC_ROWS, Store, StoreError, WindowCounts};
@@ -46,7 +47,61 @@ pub async fn record_backfill_sample(
     Ok(())
 }
 
+/// One run of a backfill step that had work left when it started.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BackfillRun {
+    pub step: String,
+    /// When the run started (database clock, microseconds since the epoch).
+    pub at_us: i64,
+    /// The process that ran it.
+    pub pid: i64,
+    /// The last key written before this run (`None`: it started from the beginning).
+    pub resumed_after: Option<String>,
+    /// Rows the step had done before this run.
+    pub rows_before: i64,
+}
+
+/// Record that a run of a step starts, stamped with the database clock. Written before the run
+/// copies anything, so a run killed at any later moment is on record.
+pub async fn record_backfill_run(
+    db: &Db,
+    migration: &str,
+    run: &BackfillRun,
+) -> Result<(), StoreError> {
+    let sql = format!(
+        "INSERT INTO migtui_backfill_runs (migration, step, at_us, pid, resumed_after, rows_before) \
+         VALUES (:m, :s, {}, :pid, :after, :rows)",
+        db.dialect().now_micros_sql()
+    );
+    let p = Params::new()
+        .bind("m", migration)
+        .bind("s", run.step.as_str())
+        .bind("pid", run.pid)
+        .bind("after", run.resumed_after.clone())
+        .bind("rows", run.rows_before);
+    db.execute(&sql, &p).await?;
+    Ok(())
+}
+
 impl Store {
+    /// The backfill runs that started at or after `since_us`, oldest first (at most
+    /// [`MAX_METRIC_ROWS`]).
+    pub async fn backfill_runs(&self, since_us: i64) -> Result<Vec<BackfillRun>, StoreError> {
+        let cols = "step, at_us, pid, resumed_after, rows_before";
+        let rows = self.since(cols, "migtui_backfill_runs", since_us).await?;
+        (0..rows.len())
+            .map(|i| {
+                Ok(BackfillRun {
+                    step: rows.text(i, "step")?,
+                    at_us: rows.int(i, "at_us")?,
+                    pid: rows.int(i, "pid")?,
+                    resumed_after: rows.opt_text(i, "resumed_after")?,
+                    rows_before: rows.int(i, "rows_before")?,
+                })
+            })
+            .collect()
+    }
+
     /// A check's per-minute counts at or after `since_us` (all when `None`), oldest first:
     /// `(start of the minute, counts)`.
     pub async fn verify_windows(
@@ -86,14 +141,10 @@ impl Store {
     /// The backfill samples at or after `since_us`, oldest first (at most
     /// [`MAX_METRIC_ROWS`]).
     pub async fn backfill_samples(&self, since_us: i64) -> Result<Vec<BackfillSample>, StoreError> {
-        let sql = "SELECT step, at_us, interval_ms, rows_done, retries, throttled_ms \
-                   FROM migtui_backfill_samples WHERE migration = :m AND at_us >= :since \
-                   ORDER BY at_us, id LIMIT :limit";
-        let p = Params::new()
-            .bind("m", self.migration.as_str())
-            .bind("since", since_us)
-            .bind("limit", MAX_METRIC_ROWS as i64);
-        let rows = self.db.query(sql, &p).await?;
+        let cols = "step, at_us, interval_ms, rows_done, retries, throttled_ms";
+        let rows = self
+            .since(cols, "migtui_backfill_samples", since_us)
+            .await?;
         (0..rows.len())
             .map(|i| {
                 Ok(BackfillSample {
@@ -106,5 +157,19 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// `cols` of this migration's rows of a backfill table at or after `since_us`, oldest
+    /// first, at most [`MAX_METRIC_ROWS`].
+    async fn since(&self, cols: &str, table: &str, since_us: i64) -> Result<Rows, StoreError> {
+        let sql = format!(
+            "SELECT {cols} FROM {table} WHERE migration = :m AND at_us >= :since \
+             ORDER BY at_us, id LIMIT :limit"
+        );
+        let p = Params::new()
+            .bind("m", self.migration.as_str())
+            .bind("since", since_us)
+            .bind("limit", MAX_METRIC_ROWS as i64);
+        Ok(self.db.query(&sql, &p).await?)
     }
 }

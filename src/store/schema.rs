@@ -96,6 +96,11 @@ pub(crate) const STEPS: &[Step] = &[
         version: 6,
         tables: &[&BACKFILL_SAMPLES],
     },
+    // Backfill: one row per run of a step, fresh or resumed (the report's interruptions).
+    Step {
+        version: 7,
+        tables: &[&BACKFILL_RUNS],
+    },
 ];
 
 const _: () = assert!(STEPS[STEPS.len() - 1].version == SCHEMA_VERSION);
@@ -334,6 +339,25 @@ pub(crate) const BACKFILL_SAMPLES: Table = Table {
     ],
     primary_key: &[],
     indexes: &[("migtui_backfill_samples_by_time", &["migration", "at_us"])],
+};
+
+/// One row per run of a backfill step that had work left: when, by which process, and where it
+/// resumed (a run after a crash or a kill resumes after the last committed chunk), so the report
+/// counts interrupted and resumed runs after the processes are gone.
+pub(crate) const BACKFILL_RUNS: Table = Table {
+    name: "migtui_backfill_runs",
+    columns: &[
+        col("id", Serial),
+        col("migration", Key),
+        col("step", Key),
+        col("at_us", BigInt),
+        col("pid", BigInt),
+        // The last key written before this run, as the cockpit shows it; NULL for a fresh start.
+        null("resumed_after", Text),
+        col("rows_before", BigInt),
+    ],
+    primary_key: &[],
+    indexes: &[("migtui_backfill_runs_by_step", &["migration", "step"])],
 };
 
 fn col_type(d: &dyn Dialect, ty: ColType) -> &'static str {

@@ -210,13 +210,15 @@ impl<'a> StepRun<'a> {
     }
 
     /// Record rows, retries and throttled time since the last sample, every [`SAMPLE_EVERY`]
-    /// (or now, when `force`). A lost sample costs the report one chart point, never data, so
-    /// a failure to write one is not an error of the step.
+    /// (or now, when `force`, or when there were retries, so a later kill cannot lose them from
+    /// the report). A failure to write one is not an error of the step: its counts go into the
+    /// next sample instead.
     async fn sample(&mut self, force: bool) {
         let (at, rows, retries, throttled) = self.sampled;
         let elapsed = at.elapsed();
         let p = &self.progress;
-        if (!force && elapsed < SAMPLE_EVERY) || (p.rows_done == rows && p.retries == retries) {
+        let retried = p.retries != retries;
+        if (!force && !retried && elapsed < SAMPLE_EVERY) || (p.rows_done == rows && !retried) {
             return;
         }
         let delta =
@@ -229,9 +231,13 @@ impl<'a> StepRun<'a> {
             retries: delta(p.retries, retries),
             throttled_ms: delta(p.throttled_ms, throttled),
         };
-        self.sampled = (Instant::now(), p.rows_done, p.retries, p.throttled_ms);
-        let _ = crate::store::record_backfill_sample(&self.ctx.store_db, self.migration(), &sample)
-            .await;
+        let now = (Instant::now(), p.rows_done, p.retries, p.throttled_ms);
+        if crate::store::record_backfill_sample(&self.ctx.store_db, self.migration(), &sample)
+            .await
+            .is_ok()
+        {
+            self.sampled = now;
+        }
     }
 
     fn cancelled(&self) -> bool {
@@ -268,6 +274,18 @@ impl<'a> StepRun<'a> {
         };
         if !cp.is_complete() && cp.status != "running" {
             checkpoint::finish(&store, self.migration(), &plan.name, "running", None).await?;
+        }
+        if !cp.is_complete() {
+            let run = crate::store::BackfillRun {
+                step: plan.name.clone(),
+                at_us: 0,
+                pid: i64::from(std::process::id()),
+                resumed_after: cp.last_key.as_ref().map(|k| key_text(&plan.key, k)),
+                rows_before: i64::try_from(cp.rows_done).unwrap_or(i64::MAX),
+            };
+            crate::store::record_backfill_run(&store, self.migration(), &run)
+                .await
+                .map_err(|e| BackfillError::State(e.to_string()))?;
         }
         Ok((plan, cp))
     }

@@ -49,12 +49,14 @@ pub(crate) async fn handle(shared: &Arc<Shared>, cmd: Command) -> Result<Outcome
         Command::SetChunkRows { rows } => ("backfill.chunk_rows", json!({ "rows": rows })),
         _ => return Ok(Outcome::Done),
     };
-    let lease = shared.snapshot.borrow().lease.clone();
-    if let Some(why) = lease.read_only_reason() {
+    if let Some(err) = super::commands::read_only(shared).await {
+        let why = match &err {
+            SessionError::ReadOnly { .. } => shared.snapshot.borrow().lease.read_only_reason(),
+            other => Some(format!("the operator lease could not be taken: {other}")),
+        };
+        let why = why.unwrap_or_else(|| err.to_string());
         audit(shared, action, params, &format!("refused: {why}")).await?;
-        return Err(SessionError::ReadOnly {
-            holder: lease.holder(),
-        });
+        return Err(err);
     }
     let task = &shared.backfill;
     let outcome = match cmd {

@@ -102,7 +102,7 @@ pub(crate) async fn run_backup(
     } else {
         "backup"
     };
-    if let Some(err) = read_only(shared) {
+    if let Some(err) = read_only(shared).await {
         return refuse_read_only(shared, action, json!({}), err).await;
     }
     if shared.config.backups.is_empty() {
@@ -193,7 +193,7 @@ pub(crate) async fn contract(
     override_reason: Option<String>,
 ) -> Result<Outcome, SessionError> {
     let params = json!({ "confirm": confirm, "override_reason": override_reason });
-    if let Some(err) = read_only(shared) {
+    if let Some(err) = read_only(shared).await {
         return refuse_read_only(shared, "contract", params, err).await;
     }
     let Some(c) = &shared.config.contract else {
@@ -264,7 +264,7 @@ pub(crate) async fn restore(
     dry_run: bool,
 ) -> Result<Outcome, SessionError> {
     let params = json!({ "backup": name, "dry_run": dry_run });
-    if !dry_run && let Some(err) = read_only(shared) {
+    if !dry_run && let Some(err) = read_only(shared).await {
         return refuse_read_only(shared, "restore", params, err).await;
     }
     let Some(spec) = shared.config.backups.iter().find(|b| b.name == name) else {

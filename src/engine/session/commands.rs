@@ -10,7 +10,7 @@ use tokio::task::JoinHandle;
 use super::{Command, Envelope, Event, LeaseState, Mode, Outcome, SessionError, Shared, close_all};
 use crate::engine::gates::{self, GateContext};
 use crate::engine::phase::{AdvanceDecision, Gate, PhaseId, decide};
-use crate::store::{StoreError, TransitionKind};
+use crate::store::{LeaseOutcome, StoreError, TransitionKind};
 
 /// A request to the watcher to re-read the state tables now; answered when it has.
 pub(crate) type Poke = oneshot::Sender<()>;
@@ -162,7 +162,7 @@ async fn acknowledge(
     key: &str,
     note: &str,
 ) -> Result<Outcome, SessionError> {
-    if let Some(e) = read_only(shared) {
+    if let Some(e) = read_only(shared).await {
         return Err(e);
     }
     let found = shared
@@ -192,7 +192,7 @@ async fn advance(
         .as_deref()
         .map(str::trim)
         .filter(|r| !r.is_empty());
-    if let Some(err) = read_only(shared) {
+    if let Some(err) = read_only(shared).await {
         let params = json!({ "override_reason": reason });
         return refuse_read_only(shared, "advance", params, err).await;
     }
@@ -265,7 +265,7 @@ async fn rollback(shared: &Shared, reason: Option<String>) -> Result<Outcome, Se
     let reason = reason
         .map(|r| r.trim().to_string())
         .filter(|r| !r.is_empty());
-    if let Some(err) = read_only(shared) {
+    if let Some(err) = read_only(shared).await {
         return refuse_read_only(shared, "rollback", json!({ "reason": reason }), err).await;
     }
     let state = shared
@@ -363,12 +363,28 @@ pub(crate) async fn measure(shared: &Shared, phase: PhaseId) -> Vec<Gate> {
     gates
 }
 
-/// Why this session may not drive right now, if it may not.
-pub(crate) fn read_only(shared: &Shared) -> Option<SessionError> {
-    let lease = &shared.snapshot.borrow().lease;
-    (!lease.is_driving()).then(|| SessionError::ReadOnly {
-        holder: lease.holder(),
-    })
+/// Why this session may not drive right now, if it may not. A session that means to drive
+/// asks for the lease once more first: the lease may have been freed or have expired since the
+/// keeper last asked, or the keeper's first ask may have failed on a database hiccup (a
+/// restart, a full lock table), and "read-only: nobody holds the lease" is then no answer.
+pub(crate) async fn read_only(shared: &Shared) -> Option<SessionError> {
+    if shared.snapshot.borrow().lease.is_driving() {
+        return None;
+    }
+    if shared.mode == Mode::Drive {
+        let ask = shared.store.acquire(&shared.operator, shared.lease_ttl());
+        match shared.bounded("asking for the lease", ask).await {
+            Ok(LeaseOutcome::Acquired(lease)) => {
+                set_lease(shared, LeaseState::Driving { lease });
+                return None;
+            }
+            Ok(LeaseOutcome::HeldBy(_)) => {}
+            // The state store did not answer: say so, rather than "read-only".
+            Err(e) => return Some(e),
+        }
+    }
+    let holder = shared.snapshot.borrow().lease.holder();
+    Some(SessionError::ReadOnly { holder })
 }
 
 /// A driving command from a read-only session: audited and announced as refused, answered
@@ -379,12 +395,15 @@ pub(crate) async fn refuse_read_only(
     params: serde_json::Value,
     err: SessionError,
 ) -> Result<Outcome, SessionError> {
-    let why = shared
-        .snapshot
-        .borrow()
-        .lease
-        .read_only_reason()
-        .unwrap_or_else(|| err.to_string());
+    let why = match &err {
+        SessionError::ReadOnly { .. } => shared
+            .snapshot
+            .borrow()
+            .lease
+            .read_only_reason()
+            .unwrap_or_else(|| err.to_string()),
+        other => format!("the operator lease could not be taken: {other}"),
+    };
     refuse(shared, action, params, why, Vec::new()).await?;
     Err(err)
 }

@@ -14,7 +14,7 @@ pub(super) async fn set_flag(
 ) -> Result<Outcome, SessionError> {
     let reason = reason.trim().to_string();
     let params = json!({ "to": value, "reason": reason });
-    if let Some(err) = read_only(shared) {
+    if let Some(err) = read_only(shared).await {
         return refuse_read_only(shared, "flag.set", params, err).await;
     }
     if reason.is_empty() {
