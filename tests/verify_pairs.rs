@@ -252,6 +252,44 @@ async fn a_row_fixed_before_the_recheck_is_healed_and_one_still_changing_is_in_f
         ),
         (7, 1, 1, 1)
     );
+
+    // The rows are put right (the backfill reached them): the next sample that compares them
+    // equal heals the open and in-flight records; nothing stays open for a row that agrees.
+    let old = connect(&o, "old").await;
+    for id in [6i64, 7] {
+        let t = old
+            .query(
+                "SELECT t FROM items WHERE id = :id",
+                &Params::new().bind("id", id),
+            )
+            .await
+            .unwrap();
+        let t = t.scalar().cloned().unwrap_or(Value::Null);
+        new.execute(
+            "UPDATE items SET t = :t WHERE id = :id",
+            &Params::new().bind("t", t).bind("id", id),
+        )
+        .await
+        .unwrap();
+    }
+    let v = Verifier::new(check(0), old, new.clone(), Some(store.clone()));
+    let again = v
+        .verify_keys(&all_keys(), KeySourceKind::Sample)
+        .await
+        .unwrap();
+    assert!(again.open.is_empty(), "{:?}", again.open);
+    let open = store
+        .divergence_page(&status(DivergenceStatus::Open), None, 10)
+        .await
+        .unwrap();
+    assert!(open.is_empty(), "still open: {open:?}");
+    let healed = store
+        .divergence_page(&status(DivergenceStatus::Healed), None, 10)
+        .await
+        .unwrap();
+    let mut healed: Vec<String> = healed.into_iter().map(|d| d.key_text).collect();
+    healed.sort();
+    assert_eq!(healed, ["5", "6", "7"]);
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::db::{Params, Rows};
+use crate::db::{Params, Rows, Value};
 
 use super::row::{RowExt, now_sql};
 use super::{Operator, Store, StoreError, audit::MAX_PAGE};
@@ -240,6 +240,31 @@ impl Store {
             .bind("c", check)
             .bind("k", key_text);
         Ok(self.db.execute(&sql, &p).await? > 0)
+    }
+
+    /// Keys compared equal just now: their open or in-flight divergences have healed (the
+    /// backfill reached them, a write landed). Acknowledged ones keep the operator's note.
+    /// Returns how many healed.
+    pub async fn heal_matched(&self, check: &str, keys: &[String]) -> Result<u64, StoreError> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let sql = format!(
+            "UPDATE migtui_divergences SET status = :st, last_seen_us = {} \
+             WHERE migration = :m AND check_name = :c AND status IN (:open) AND key_text IN (:k)",
+            now_sql(self.db.dialect())
+        );
+        let open = [DivergenceStatus::Open, DivergenceStatus::InFlight];
+        let p = Params::new()
+            .bind("st", DivergenceStatus::Healed.as_str())
+            .bind("m", self.migration.as_str())
+            .bind("c", check)
+            .bind_list(
+                "open",
+                open.iter().map(|s| Value::from(s.as_str())).collect(),
+            )
+            .bind_list("k", keys.iter().map(|k| Value::from(k.as_str())).collect());
+        Ok(self.db.execute(&sql, &p).await?)
     }
 
     /// The operator acknowledges a divergence with a note; audited. False when absent.

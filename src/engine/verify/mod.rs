@@ -226,6 +226,20 @@ impl Verifier {
                 ..WindowCounts::default()
             };
             store.add_verify_counts(&self.check.name, &counts).await?;
+            // A key seen divergent earlier and equal now has healed; without this an early
+            // miss (before the backfill reached the row) would stay open for good.
+            let still: std::collections::HashSet<String> = report
+                .open
+                .iter()
+                .chain(&report.in_flight)
+                .map(|d| compare::key_text(&d.key))
+                .collect();
+            let equal: Vec<String> = keys
+                .iter()
+                .map(|k| compare::key_text(k))
+                .filter(|k| !still.contains(k))
+                .collect();
+            store.heal_matched(&self.check.name, &equal).await?;
         }
         Ok(report)
     }
