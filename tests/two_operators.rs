@@ -23,9 +23,10 @@ use migtui::store::{AuditRecord, Lease, Operator, Store, TransitionKind};
 const TTL_SECS: u64 = 2;
 const MIGRATION: &str = "two-operators";
 
-/// A migration file whose old, new and state databases are all `$TWO_OPS_URL`. Leaving `expand`
-/// needs a table that never exists, so an advance past `expand` is always refused: a second
-/// advance that ran after the first cannot pass for a race that was won twice.
+/// A migration file whose old, new and state databases are all `$TWO_OPS_URL`, with one check
+/// on an empty table: leaving `dual_write` needs rows compared in that phase, so an advance
+/// from `dual_write` is always refused, and a second advance that started after the first
+/// one finished cannot pass for a race won twice.
 fn write_migration(dir: &Path) -> PathBuf {
     let text = format!(
         r#"[migration]
@@ -40,9 +41,12 @@ url = "${{TWO_OPS_URL}}"
 database = "new"
 lease_ttl_secs = {TTL_SECS}
 
-[expand]
-database = "new"
-expect = ["table_that_never_exists"]
+[[verify]]
+name = "items"
+key = "id"
+sample = {{ from = "old", table = "items" }}
+old = "SELECT id FROM items WHERE id IN (:keys)"
+new = "SELECT id FROM items WHERE id IN (:keys)"
 "#
     );
     let path = dir.join("migration.toml");
@@ -58,7 +62,10 @@ fn env(url: &str, dir: &Path) -> Vec<String> {
     ]
 }
 
+/// The state store, and the empty table the check reads.
 async fn store(tdb: &TestDb) -> Store {
+    tdb.run_script("CREATE TABLE IF NOT EXISTS items (id BIGINT PRIMARY KEY)")
+        .await;
     Store::open(tdb.connect().await, MIGRATION)
         .await
         .expect("open the state store")
@@ -258,35 +265,33 @@ fn race(config: &Path, url: &str, go: &Path) -> Vec<std::process::Output> {
         .collect()
 }
 
-/// Back to `plan` and nobody holding the lease, through the store as a third operator.
-async fn reset_to_plan(store: &Store) {
+/// Back to `expand` with nobody holding the lease, through the store as a third operator.
+async fn reset_to_expand(store: &Store) {
     let op = Operator::current();
     let state = store.state().await.unwrap();
-    if state.phase != PhaseId::Plan {
-        store
-            .take_over(&op, "test: next round", TTL_SECS)
-            .await
-            .unwrap();
+    store
+        .take_over(&op, "test: next round", TTL_SECS)
+        .await
+        .unwrap();
+    if state.phase != PhaseId::Expand {
+        let kind = match state.phase {
+            PhaseId::Plan => TransitionKind::Advance,
+            _ => TransitionKind::Rollback,
+        };
         store
             .transition(
                 state.phase,
                 state.seq,
-                PhaseId::Plan,
-                TransitionKind::Rollback,
+                PhaseId::Expand,
+                kind,
                 Some("test: next round"),
                 &[],
                 &op,
             )
             .await
             .unwrap();
-        store.release(&op).await.unwrap();
-    } else if store.lease().await.unwrap().is_some() {
-        store
-            .take_over(&op, "test: next round", TTL_SECS)
-            .await
-            .unwrap();
-        store.release(&op).await.unwrap();
     }
+    store.release(&op).await.unwrap();
 }
 
 fn advances(history: &[migtui::store::PhaseRecord]) -> usize {
@@ -296,7 +301,7 @@ fn advances(history: &[migtui::store::PhaseRecord]) -> usize {
         .count()
 }
 
-/// `rounds` races of two `migtui advance` processes from `plan` with the lease free.
+/// `rounds` races of two `migtui advance` processes from `expand` with the lease free.
 async fn advance_races(tdb: &TestDb, rounds: usize) {
     let kind = tdb.kind;
     let work = tempfile::tempdir().expect("tempdir");
@@ -304,7 +309,7 @@ async fn advance_races(tdb: &TestDb, rounds: usize) {
     let store = store(tdb).await;
     let (mut lease_held, mut refused) = (0, 0);
     for round in 0..rounds {
-        reset_to_plan(&store).await;
+        reset_to_expand(&store).await;
         let before = store.history(1000).await.unwrap();
         let audited_before = audit(&store)
             .await
@@ -334,15 +339,15 @@ async fn advance_races(tdb: &TestDb, rounds: usize) {
                 lease_held += 1;
             }
             1 => {
-                // Started after the winner released: it found `expand`, whose gate fails.
-                assert!(text(loser).contains("new model present"), "{ctx}");
+                // Started after the winner released: it found `dual_write`, whose gate fails.
+                assert!(text(loser).contains("recent-row agreement"), "{ctx}");
                 refused += 1;
             }
             other => panic!("the loser exits 5 or 1, not {other}: {ctx}"),
         }
-        assert!(text(winners[0]).contains("plan → expand"), "{ctx}");
+        assert!(text(winners[0]).contains("expand → dual_write"), "{ctx}");
         let state = store.state().await.unwrap();
-        assert_eq!(state.phase, PhaseId::Expand, "{ctx}");
+        assert_eq!(state.phase, PhaseId::DualWrite, "{ctx}");
         let after = store.history(1000).await.unwrap();
         assert_eq!(advances(&after), advances(&before) + 1, "{ctx}");
         let audited = audit(&store)
@@ -358,7 +363,7 @@ async fn advance_races(tdb: &TestDb, rounds: usize) {
     }
     eprintln!(
         "{kind:?}: {rounds} races, one winner each; losers: {lease_held} lease held, \
-         {refused} refused at expand"
+         {refused} refused at dual_write"
     );
     assert!(
         lease_held > 0,
@@ -376,7 +381,7 @@ async fn advances_while_a_cockpit_drives(tdb: &TestDb, rounds: usize) {
     let config = write_migration(work.path());
     let bin = env!("CARGO_BIN_EXE_migtui");
     let store = store(tdb).await;
-    reset_to_plan(&store).await;
+    reset_to_expand(&store).await;
     let config_arg = format!("-c {}", config.display());
     let cockpit = tmux.open("driver", &env(&tdb.url, work.path()), bin, &[&config_arg]);
     cockpit.wait_for("● driving");
@@ -393,7 +398,7 @@ async fn advances_while_a_cockpit_drives(tdb: &TestDb, rounds: usize) {
         }
     }
     let state = store.state().await.unwrap();
-    assert_eq!((state.phase, state.seq), (PhaseId::Plan, seq), "{kind:?}");
+    assert_eq!((state.phase, state.seq), (PhaseId::Expand, seq), "{kind:?}");
     assert_eq!(
         store.lease().await.unwrap().map(|l| l.holder),
         Some(holder.holder),
