@@ -20,8 +20,9 @@ pub struct RunArgs {
     pub theme: Option<String>,
 }
 
-/// Load the file, start a driving session (read-only when another operator holds the lease),
-/// run the cockpit until the operator quits, then shut the session down (lease released).
+/// Load the file, start a driving session (read-only when another operator holds the lease;
+/// a lease that later expires or is released is taken only when the operator asks), run the
+/// cockpit until the operator quits, then shut the session down (lease released).
 pub async fn run(args: RunArgs) -> u8 {
     let Some(path) = args.config else {
         eprintln!(
@@ -40,7 +41,7 @@ pub async fn run(args: RunArgs) -> u8 {
         Err(code) => return code,
     };
     let secrets = config.secrets.clone();
-    let session = match super::start_session(config, Mode::Drive).await {
+    let session = match super::start_session(config, Mode::Ask).await {
         Ok(s) => s,
         Err(code) => return code,
     };

@@ -112,6 +112,13 @@ pub fn render(snap: &Snapshot, s: Style) -> String {
             time_us(lease.acquired_us),
             time_us(lease.heartbeat_us)
         ),
+        LeaseState::Expired { lease } => format!(
+            "nobody drives: the lease of {}@{} (pid {}) expired, last heartbeat {}\n",
+            lease.holder.user,
+            lease.holder.host,
+            lease.holder.pid,
+            time_us(lease.heartbeat_us)
+        ),
         LeaseState::Free => "nobody drives this migration now\n".to_string(),
         LeaseState::Unknown { error } => format!("unknown ({error})\n"),
     };

@@ -24,6 +24,14 @@ pub struct VerifyArgs {
     pub max_rows_per_second: Option<f64>,
 }
 
+/// The divergent keys a full diff keeps for this output. Every one is recorded in
+/// `migtui_divergences` (the cockpit pages them); each kept here holds both sides' rows, raw
+/// and normalized, so the engine's default of 10,000 held about 40 MB of a 150 MB budget.
+const FULL_KEYS_KEPT: usize = 1000;
+
+/// Divergent keys printed in the human summary.
+const KEYS_PRINTED: usize = 50;
+
 /// One check's outcome, as printed.
 #[derive(Debug, serde::Serialize)]
 struct CheckOutcome {
@@ -150,6 +158,7 @@ async fn run_check(v: &Verifier, args: &VerifyArgs) -> Result<CheckOutcome, Stri
         .map(|r| r.rows);
     if args.full {
         let mut opts = FullOptions::for_check(&v.check);
+        opts.keep = FULL_KEYS_KEPT;
         if args.max_rows_per_second.is_some() {
             opts.max_rows_per_second = args.max_rows_per_second;
         }
@@ -240,7 +249,7 @@ fn render(outcomes: &[CheckOutcome], s: Style) -> String {
                 ))
             );
         }
-        for d in o.divergent_keys.iter().take(50) {
+        for d in o.divergent_keys.iter().take(KEYS_PRINTED) {
             let cols = d["columns"]
                 .as_array()
                 .map(|c| {
@@ -262,10 +271,17 @@ fn render(outcomes: &[CheckOutcome], s: Style) -> String {
                 }
             );
         }
-        if o.divergent_keys.len() > 50 {
+        let printed = o.divergent_keys.len().min(KEYS_PRINTED) as u64;
+        if o.numbers.divergent > printed {
+            let listed = o.divergent_keys.len();
+            let json = if (listed as u64) < o.numbers.divergent {
+                format!("--json lists {listed}; all are in migtui_divergences")
+            } else {
+                "use --json".to_string()
+            };
             out += &format!(
-                "    … and {} more (use --json)\n",
-                o.divergent_keys.len() - 50
+                "    … and {} more ({json})\n",
+                o.numbers.divergent - printed
             );
         }
     }

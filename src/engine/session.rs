@@ -375,7 +375,7 @@ pub(crate) const ACTIONS_IN_SNAPSHOT: usize = 20;
 /// The lease as this session starts: taken (`Drive`, when free or expired), or watched.
 async fn first_lease(store: &Store, operator: &Operator, mode: Mode, ttl: u64) -> LeaseState {
     let result = match mode {
-        Mode::Drive => store.acquire(operator, ttl).await.map(|o| match o {
+        Mode::Drive | Mode::Ask => store.acquire(operator, ttl).await.map(|o| match o {
             LeaseOutcome::Acquired(lease) => LeaseState::Driving { lease },
             LeaseOutcome::HeldBy(lease) => LeaseState::Observing { lease },
         }),

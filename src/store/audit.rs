@@ -46,9 +46,14 @@ impl Store {
             }
             None => "",
         };
+        // The page's ids first, from the `(migration, id)` index alone: asked for whole rows,
+        // PostgreSQL reads the log backwards by id and steps over every newer line of the
+        // other migrations in the same store.
         let sql = format!(
-            "SELECT {COLUMNS} FROM migtui_audit WHERE migration = :m{cond} \
-             ORDER BY id DESC LIMIT :limit"
+            "SELECT {COLUMNS} FROM migtui_audit WHERE id IN (SELECT id FROM \
+             (SELECT id FROM migtui_audit WHERE migration = :m{cond} \
+              ORDER BY id DESC LIMIT :limit) page) \
+             ORDER BY id DESC"
         );
         let rows = self.db.query(&sql, &params).await?;
         (0..rows.len()).map(|i| record(&rows, i)).collect()

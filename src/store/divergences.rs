@@ -184,7 +184,10 @@ impl Store {
             p = p.bind("t", format!("%{}%", t.to_lowercase()));
         }
         if let Some((c, k)) = after {
-            cond.push_str(" AND (check_name > :ac OR (check_name = :ac AND key_text > :ak))");
+            // A row-value comparison is an index range (PostgreSQL, SQLite); the `OR` form it
+            // replaces made every page read all the rows before it. `check_name >= :ac` gives
+            // engines that do not range on row values (MySQL) a range to start from.
+            cond.push_str(" AND check_name >= :ac AND (check_name, key_text) > (:ac, :ak)");
             p = p.bind("ac", c).bind("ak", k);
         }
         let sql = format!(

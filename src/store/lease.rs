@@ -115,7 +115,8 @@ impl Store {
     }
 
     /// Take the lease from whoever holds it, live or not, with a reason (required, audited
-    /// with the previous holder).
+    /// with the previous holder: as `lease.takeover`, or as `lease.expired` when that holder's
+    /// lease had run out, with how long it had been silent).
     pub async fn take_over(
         &self,
         op: &Operator,
@@ -149,9 +150,18 @@ impl Store {
         let lease = read(&mut *tx, m)
             .await?
             .ok_or_else(|| StoreError::Invalid("the lease vanished during a takeover".into()))?;
-        let params = json!({ "reason": reason, "previous": previous.map(|l| l.holder) });
         let (d, at) = (self.db.dialect(), Some(lease.acquired_us));
-        audit::insert(&mut *tx, d, m, op, "lease.takeover", params, "ok", at).await?;
+        match previous {
+            Some(stale) if stale.is_expired(lease.acquired_us) && stale.holder.id != op.id => {
+                let (mut params, outcome) = expiry(&stale, lease.acquired_us);
+                params["reason"] = json!(reason);
+                audit::insert(&mut *tx, d, m, op, "lease.expired", params, &outcome, at).await?;
+            }
+            previous => {
+                let params = json!({ "reason": reason, "previous": previous.map(|l| l.holder) });
+                audit::insert(&mut *tx, d, m, op, "lease.takeover", params, "ok", at).await?;
+            }
+        }
         tx.commit().await?;
         Ok(lease)
     }
@@ -210,18 +220,7 @@ impl Store {
         let lease = read(&mut *tx, m)
             .await?
             .ok_or_else(|| StoreError::Invalid("the lease vanished during a takeover".into()))?;
-        let idle_ms = (lease.acquired_us - stale.heartbeat_us) / 1000;
-        let params = json!({
-            "previous": stale.holder,
-            "last_heartbeat_us": stale.heartbeat_us,
-            "ttl_secs": stale.ttl_secs,
-            "idle_ms": idle_ms,
-        });
-        let outcome = format!(
-            "ok: expired after {:.1} s without a heartbeat (ttl {} s); taken over",
-            idle_ms as f64 / 1000.0,
-            stale.ttl_secs
-        );
+        let (params, outcome) = expiry(stale, lease.acquired_us);
         let (d, at) = (self.db.dialect(), Some(lease.acquired_us));
         audit::insert(&mut *tx, d, m, op, "lease.expired", params, &outcome, at).await?;
         tx.commit().await?;
@@ -239,6 +238,23 @@ impl Store {
             Err(e) => e,
         }
     }
+}
+
+/// The audit params and outcome of taking over `stale`, an expired lease, at `taken_us`.
+fn expiry(stale: &Lease, taken_us: i64) -> (serde_json::Value, String) {
+    let idle_ms = (taken_us - stale.heartbeat_us) / 1000;
+    let params = json!({
+        "previous": stale.holder,
+        "last_heartbeat_us": stale.heartbeat_us,
+        "ttl_secs": stale.ttl_secs,
+        "idle_ms": idle_ms,
+    });
+    let outcome = format!(
+        "ok: expired after {:.1} s without a heartbeat (ttl {} s); taken over",
+        idle_ms as f64 / 1000.0,
+        stale.ttl_secs
+    );
+    (params, outcome)
 }
 
 fn insert_sql(now: &str) -> String {

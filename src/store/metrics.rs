@@ -10,6 +10,11 @@ use super::{Store, StoreError};
 /// The most rows one read returns.
 pub const MAX_METRIC_ROWS: usize = 20_000;
 
+/// How long metric rows are kept: the cockpit reads the last hour, the gates their phase's
+/// window, and the report at most 5 × [`MAX_METRIC_ROWS`] rows (about a week of two read
+/// paths); older rows only grow the table (about 35,000 rows a day per path).
+pub const METRICS_RETENTION_US: i64 = 7 * 24 * 3_600_000_000;
+
 /// One side of one read path over one interval.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetricRow {
@@ -67,6 +72,16 @@ impl Store {
         }
         tx.commit().await?;
         Ok(now)
+    }
+
+    /// Delete this migration's metric rows stamped before `before_us` (database clock);
+    /// returns how many went. One statement on the `(migration, at_us)` index.
+    pub async fn prune_metrics(&self, before_us: i64) -> Result<u64, StoreError> {
+        let sql = "DELETE FROM migtui_metrics WHERE migration = :m AND at_us < :before";
+        let params = Params::new()
+            .bind("m", self.migration.as_str())
+            .bind("before", before_us);
+        Ok(self.db.execute(sql, &params).await?)
     }
 
     /// The metric rows at or after `since_us`, oldest first (at most [`MAX_METRIC_ROWS`]).

@@ -24,14 +24,14 @@ pub use divergences::{
     DivergenceFilter, DivergenceRecord, DivergenceStatus, FullCheckpoint, WindowCounts,
 };
 pub use lease::format_us;
-pub use metrics::{MAX_METRIC_ROWS, MetricRow};
+pub use metrics::{MAX_METRIC_ROWS, METRICS_RETENTION_US, MetricRow};
 pub use report_queries::{
     BackfillRun, BackfillSample, record_backfill_run, record_backfill_sample,
 };
 
 /// The version of the `migtui_*` tables this build writes. Older stores are upgraded; a newer
 /// one is refused (an older migtui must not write tables it does not understand).
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 /// Who is acting: the OS user and host of this process, and a per-process id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -56,11 +56,14 @@ pub(crate) struct Table {
     pub indexes: &'static [(&'static str, &'static [&'static str])],
 }
 
-/// The tables a schema version adds.
+/// What a schema version adds: new tables, and indexes on tables an older version created.
 #[derive(Debug)]
 pub(crate) struct Step {
     pub version: i64,
     pub tables: &'static [&'static Table],
+    /// Indexes added to existing tables, as `(table, index name)`; the index itself is
+    /// declared in the table's [`Table::indexes`], so a fresh store gets it with the table.
+    pub indexes: &'static [(&'static Table, &'static str)],
 }
 
 use ColType::{BigInt, Key, Serial, Text};
@@ -70,36 +73,55 @@ pub(crate) const STEPS: &[Step] = &[
     Step {
         version: 1,
         tables: &[&MIGRATION, &PHASE_HISTORY, &AUDIT, &LEASE],
+        indexes: &[],
     },
     // Latency snapshots of the read-path probes.
     Step {
         version: 2,
         tables: &[&METRICS],
+        indexes: &[],
     },
     // Verification: divergent rows and per-minute counters of compared rows.
     Step {
         version: 3,
         tables: &[&DIVERGENCES, &VERIFY_WINDOWS, &VERIFY_FULL],
+        indexes: &[],
     },
     // Backups: one row per backup copy.
     Step {
         version: 4,
         tables: &[&BACKUPS],
+        indexes: &[],
     },
     // Backfill: one checkpoint per step.
     Step {
         version: 5,
         tables: &[&CHECKPOINTS],
+        indexes: &[],
     },
     // Backfill: rows, retries and throttled time per interval (the report's rate over time).
     Step {
         version: 6,
         tables: &[&BACKFILL_SAMPLES],
+        indexes: &[],
     },
     // Backfill: one row per run of a step, fresh or resumed (the report's interruptions).
     Step {
         version: 7,
         tables: &[&BACKFILL_RUNS],
+        indexes: &[],
+    },
+    // Indexes for the queries the cockpit runs on a big store (tests/store_indexes.rs): the
+    // Divergences screen filtered by status pages in key order, and its per-status counts
+    // (without the index, a sequential scan of every divergence of the migration); and the
+    // audit insert's read-back of its own id (a sequential scan of the audit log each time).
+    Step {
+        version: 8,
+        tables: &[],
+        indexes: &[
+            (&DIVERGENCES, DIVERGENCES_BY_STATUS_KEY),
+            (&AUDIT, AUDIT_BY_OPERATOR),
+        ],
     },
 ];
 
@@ -170,8 +192,17 @@ pub(crate) const AUDIT: Table = Table {
     indexes: &[
         ("migtui_audit_by_time", &["migration", "at_us"]),
         ("migtui_audit_by_id", &["migration", "id"]),
+        // Schema version 8.
+        (
+            AUDIT_BY_OPERATOR,
+            &["migration", "operator_id", "action", "id"],
+        ),
     ],
 };
+
+/// Every audited action reads back its own line's id (MySQL has no `RETURNING`): the newest
+/// line of this operator and action.
+const AUDIT_BY_OPERATOR: &str = "migtui_audit_by_operator";
 
 pub(crate) const LEASE: Table = Table {
     name: "migtui_lease",
@@ -261,11 +292,21 @@ pub(crate) const DIVERGENCES: Table = Table {
         col("times_seen", BigInt),
     ],
     primary_key: &["migration", "check_name", "key_text"],
-    indexes: &[(
-        "migtui_divergences_by_status",
-        &["migration", "check_name", "status"],
-    )],
+    indexes: &[
+        (
+            "migtui_divergences_by_status",
+            &["migration", "check_name", "status"],
+        ),
+        // Schema version 8.
+        (
+            DIVERGENCES_BY_STATUS_KEY,
+            &["migration", "status", "check_name", "key_text"],
+        ),
+    ],
 };
+
+/// Pages of one status in key order, and the counts per status (an index-only scan).
+const DIVERGENCES_BY_STATUS_KEY: &str = "migtui_divergences_by_status_key";
 
 /// Compared, divergent, healed and in-flight rows per check per minute: the rate and its bound
 /// over any time window, and the time span the `shadow` gate asks for.
@@ -406,16 +447,62 @@ pub(crate) fn create_table_sql(d: &dyn Dialect, t: &Table) -> Vec<String> {
         defs.join(",\n  ")
     )];
     if !inline {
-        out.extend(t.indexes.iter().map(|(name, cols)| {
-            format!(
-                "CREATE INDEX IF NOT EXISTS {} ON {} ({})",
-                q(name),
-                q(t.name),
-                list(cols)
-            )
-        }));
+        out.extend(
+            t.indexes
+                .iter()
+                .map(|(name, cols)| index_sql(d, t, name, cols)),
+        );
     }
     out
+}
+
+/// `CREATE INDEX [IF NOT EXISTS]` for one index of `t`; the guard where the engine has it.
+fn index_sql(d: &dyn Dialect, t: &Table, name: &str, cols: &[&str]) -> String {
+    let guard = if d.indexes_inline() {
+        ""
+    } else {
+        "IF NOT EXISTS "
+    };
+    let cols: Vec<String> = cols.iter().map(|c| d.quote_ident(c)).collect();
+    format!(
+        "CREATE INDEX {guard}{} ON {} ({})",
+        d.quote_ident(name),
+        d.quote_ident(t.name),
+        cols.join(", ")
+    )
+}
+
+/// Add index `name` of `t` to a table an older version created. Where the engine has no
+/// `CREATE INDEX IF NOT EXISTS` (MySQL), the catalog says whether it is there, and a create
+/// that fails because another process just made it counts as done.
+async fn ensure_index(db: &Db, t: &Table, name: &str) -> Result<(), StoreError> {
+    let Some((_, cols)) = t.indexes.iter().find(|(n, _)| *n == name) else {
+        return Err(StoreError::Invalid(format!(
+            "schema: index {name} is not declared on {}",
+            t.name
+        )));
+    };
+    let d = db.dialect();
+    let stmt = index_sql(d, t, name, cols);
+    if !d.indexes_inline() {
+        return run_ddl(db, &stmt).await;
+    }
+    if index_exists(db, t, name).await? {
+        return Ok(());
+    }
+    match db.execute_script(&stmt).await {
+        Ok(()) => Ok(()),
+        Err(_) if index_exists(db, t, name).await? => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Whether index `name` exists on `t` in the current MySQL/MariaDB database.
+async fn index_exists(db: &Db, t: &Table, name: &str) -> Result<bool, StoreError> {
+    let sql = "SELECT count(*) AS n FROM information_schema.statistics \
+               WHERE table_schema = DATABASE() AND table_name = :t AND index_name = :i";
+    let p = Params::new().bind("t", t.name).bind("i", name);
+    Ok(db.query(sql, &p).await?.int(0, "n")? > 0)
 }
 
 const COMPONENT: &str = "store";
@@ -488,6 +575,9 @@ pub(crate) async fn ensure(db: &Db) -> Result<i64, StoreError> {
                 run_ddl(db, &stmt).await?;
             }
         }
+        for (table, index) in step.indexes {
+            ensure_index(db, table, index).await?;
+        }
         let sql = format!(
             "UPDATE migtui_schema SET version = :v, updated_us = {} \
              WHERE component = :c AND version < :v",
@@ -520,8 +610,34 @@ mod tests {
         assert_eq!(my.len(), 1, "MySQL indexes are inline");
         assert!(my[0].contains("INDEX `migtui_audit_by_time` (`migration`, `at_us`)"));
         let pg = create_table_sql(Engine::Postgres.dialect(), &AUDIT);
-        assert_eq!(pg.len(), 3);
+        assert_eq!(pg.len(), 4);
         assert!(pg[0].contains("\"id\" BIGSERIAL PRIMARY KEY,"));
+    }
+
+    #[test]
+    fn indexes_added_later_are_declared_on_their_tables() {
+        for step in STEPS {
+            for (table, name) in step.indexes {
+                assert!(
+                    table.indexes.iter().any(|(n, _)| n == name),
+                    "v{}: {name} is not declared on {}",
+                    step.version,
+                    table.name
+                );
+            }
+        }
+        let (_, cols) = DIVERGENCES.indexes[1];
+        assert!(AUDIT.indexes.iter().any(|(n, _)| *n == AUDIT_BY_OPERATOR));
+        let my = index_sql(Engine::MySql.dialect(), &DIVERGENCES, "i", cols);
+        assert_eq!(
+            my,
+            "CREATE INDEX `i` ON `migtui_divergences` (`migration`, `status`, `check_name`, `key_text`)"
+        );
+        let pg = index_sql(Engine::Postgres.dialect(), &DIVERGENCES, "i", cols);
+        assert!(
+            pg.starts_with("CREATE INDEX IF NOT EXISTS \"i\" ON"),
+            "{pg}"
+        );
     }
 
     #[test]

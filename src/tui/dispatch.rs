@@ -9,7 +9,7 @@ use super::prompt::Reply;
 use super::screens::{self, ScreenId};
 use super::state::{AppState, Level};
 use crate::engine::flag::FlagValue;
-use crate::engine::session::Command;
+use crate::engine::session::{Command, LeaseState};
 
 /// The most rows a chunk may hold when set from the cockpit (the engine's own cap).
 const MAX_CHUNK_ROWS: u64 = 20_000;
@@ -117,12 +117,27 @@ pub fn on_action(state: &mut AppState, action: Action) -> Vec<Effect> {
                 state.toast("you already drive this migration", Level::Info);
                 return Vec::new();
             }
-            return vec![Effect::Prompt(Prompt {
-                title: "Take over the lease".into(),
-                lines: vec![
+            let lines = match &snap.lease {
+                LeaseState::Expired { lease } => vec![
+                    format!(
+                        "The lease of {} expired: no heartbeat since {}.",
+                        lease.holder,
+                        crate::store::format_us(lease.heartbeat_us)
+                    ),
+                    "Taking over makes this cockpit the driver (audited as an expiry).".into(),
+                ],
+                LeaseState::Free => vec![
+                    "Nobody drives this migration now.".into(),
+                    "Taking over makes this cockpit the driver.".into(),
+                ],
+                _ => vec![
                     format!("{} drives this migration now.", snap.lease.holder()),
                     "Taking over makes this cockpit the driver; they become read-only.".into(),
                 ],
+            };
+            return vec![Effect::Prompt(Prompt {
+                title: "Take over the lease".into(),
+                lines,
                 dangerous: true,
                 one_way: false,
                 input: Some("reason (audited)".into()),

@@ -7,6 +7,7 @@
 
 pub mod backfill;
 pub mod migration;
+pub mod tmux;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};

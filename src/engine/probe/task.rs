@@ -33,7 +33,7 @@ pub(crate) async fn run(shared: Arc<Shared>, commands: mpsc::WeakSender<Envelope
     let epoch = Instant::now();
     let mut paths: Vec<(ReadPath, Arc<Mutex<PathState>>)> = Vec::new();
     let mut tasks = Vec::new();
-    if shared.mode == Mode::Drive {
+    if shared.mode != Mode::Observe {
         let config = Arc::new(shared.config.clone());
         for p in &shared.config.paths {
             let probe = PathProbe::new(p, &shared.dbs, epoch);

@@ -1,11 +1,12 @@
 //! The session's two background tasks: the lease keeper (heartbeats while driving; in `Drive`
-//! mode, takes the lease when it is released or expires) and the watcher (follows the state
+//! mode, takes the lease when it is released or expires; a cockpit, in `Ask` mode, waits for
+//! its operator to take it) and the watcher (follows the state
 //! tables and publishes phase changes, audit lines and the lease as they happen, whoever made
 //! them).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
@@ -14,7 +15,7 @@ use super::{
     ACTIONS_IN_SNAPSHOT, Command, Envelope, Event, HISTORY_IN_SNAPSHOT, LeaseState, Mode,
     SessionError, Shared,
 };
-use crate::store::{Lease, LeaseOutcome};
+use crate::store::{Lease, LeaseOutcome, METRICS_RETENTION_US};
 
 /// Heartbeat three times per ttl, so one slow heartbeat does not lose the lease.
 fn heartbeat_interval(shared: &Shared) -> Duration {
@@ -26,8 +27,12 @@ fn watch_interval(shared: &Shared) -> Duration {
     heartbeat_interval(shared).min(Duration::from_secs(1))
 }
 
+/// How often the driving session prunes old metric rows.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
 pub(crate) async fn keep_lease(shared: Arc<Shared>) {
     let every = heartbeat_interval(&shared);
+    let mut pruned: Option<Instant> = None;
     loop {
         tokio::select! {
             _ = shared.cancelled() => return,
@@ -37,6 +42,10 @@ pub(crate) async fn keep_lease(shared: Arc<Shared>) {
         if driving {
             let beat = shared.store.heartbeat(&shared.operator);
             match shared.bounded("lease heartbeat", beat).await {
+                Ok(true) if pruned.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) => {
+                    pruned = Some(Instant::now());
+                    prune_metrics(&shared).await;
+                }
                 Ok(true) => {}
                 Ok(false) => lost(&shared).await,
                 Err(e) => shared.emit(Event::Error {
@@ -57,6 +66,22 @@ pub(crate) async fn keep_lease(shared: Arc<Shared>) {
                 }),
             }
         }
+    }
+}
+
+/// Drop metric rows older than [`METRICS_RETENTION_US`] (only the driver writes them, so only
+/// the driver prunes), so `migtui_metrics` stops growing over a long migration.
+async fn prune_metrics(shared: &Shared) {
+    let store = &shared.store;
+    let prune = async {
+        let now = store.now_us().await?;
+        store.prune_metrics(now - METRICS_RETENTION_US).await
+    };
+    if let Err(e) = shared.bounded("pruning old latency metrics", prune).await {
+        shared.emit(Event::Error {
+            context: "pruning old latency metrics".into(),
+            message: e.to_string(),
+        });
     }
 }
 
@@ -176,17 +201,19 @@ async fn refresh(
     }
 
     if !shared.snapshot.borrow().lease.is_driving() {
-        let lease = store.lease().await?;
-        observe_lease(shared, lease);
+        let (lease, now_us) = store.lease_and_now().await?;
+        observe_lease(shared, lease, now_us);
     }
     Ok(())
 }
 
-/// Show another operator's lease. A new holder (or none) is an event; a heartbeat only
-/// refreshes the snapshot. Never overwrites `Driving`: only the keeper and commands change that.
-fn observe_lease(shared: &Shared, lease: Option<Lease>) {
+/// Show another operator's lease, and whether it ran out by the database clock `now_us`. A
+/// new holder, none, or an expiry is an event; a heartbeat only refreshes the snapshot. Never
+/// overwrites `Driving`: only the keeper and commands change that.
+fn observe_lease(shared: &Shared, lease: Option<Lease>, now_us: i64) {
     let next = match lease {
         Some(lease) if lease.holder.id == shared.operator.id => LeaseState::Driving { lease },
+        Some(lease) if lease.is_expired(now_us) => LeaseState::Expired { lease },
         Some(lease) => LeaseState::Observing { lease },
         None => LeaseState::Free,
     };
@@ -206,7 +233,8 @@ fn observe_lease(shared: &Shared, lease: Option<Lease>) {
 
 fn same_holder(a: &LeaseState, b: &LeaseState) -> bool {
     match (a, b) {
-        (LeaseState::Observing { lease: x }, LeaseState::Observing { lease: y }) => {
+        (LeaseState::Observing { lease: x }, LeaseState::Observing { lease: y })
+        | (LeaseState::Expired { lease: x }, LeaseState::Expired { lease: y }) => {
             x.holder == y.holder && x.acquired_us == y.acquired_us
         }
         (LeaseState::Free, LeaseState::Free) => true,

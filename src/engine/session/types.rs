@@ -73,6 +73,11 @@ pub enum LeaseState {
     Observing {
         lease: Lease,
     },
+    /// Another operator's lease ran out (no heartbeat within its ttl, by the database clock):
+    /// nobody drives until someone takes it. A cockpit says so and waits to be asked.
+    Expired {
+        lease: Lease,
+    },
     /// Nobody holds the lease (released, or never taken); `Observe` sessions show this.
     Free,
     /// The lease could not be read (the state database is unreachable).
@@ -89,9 +94,9 @@ impl LeaseState {
     /// Who drives, for banners and `ReadOnly` errors: `alice@laptop (pid 42)`, or `nobody`.
     pub fn holder(&self) -> String {
         match self {
-            LeaseState::Driving { lease } | LeaseState::Observing { lease } => {
-                lease.holder.to_string()
-            }
+            LeaseState::Driving { lease }
+            | LeaseState::Observing { lease }
+            | LeaseState::Expired { lease } => lease.holder.to_string(),
             LeaseState::Free => "nobody".into(),
             LeaseState::Unknown { .. } => "an unknown operator".into(),
         }
@@ -105,6 +110,11 @@ impl LeaseState {
                 "read-only: {} holds the lease (since {})",
                 lease.holder,
                 crate::store::format_us(lease.acquired_us)
+            )),
+            LeaseState::Expired { lease } => Some(format!(
+                "read-only: the lease of {} expired (no heartbeat since {}); nobody drives",
+                lease.holder,
+                crate::store::format_us(lease.heartbeat_us)
             )),
             LeaseState::Free => Some(
                 "read-only: nobody holds the lease; take it over with a reason to drive".into(),
@@ -262,8 +272,12 @@ pub enum Event {
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// Take the lease (or attach read-only when another operator holds it, and take it when it
-    /// is released or expires).
+    /// is released or expires): the CLI commands and `run --headless`.
     Drive,
+    /// The cockpit: take the lease at start when it is free or expired, as `Drive`; after that
+    /// only when the operator asks (`TakeOver`). A cockpit left open read-only never starts
+    /// driving behind its operator's back because the driver's laptop slept past the ttl.
+    Ask,
     /// Never take the lease (`migtui status`); driving commands are refused.
     Observe,
 }

@@ -463,6 +463,7 @@ fn status_line<'a>(state: &AppState, theme: &Theme) -> Line<'a> {
             format!("{} since {}", lease.holder, units::clock(lease.acquired_us)),
             theme.warn,
         ),
+        LeaseState::Expired { lease } => (format!("expired: {}", lease.holder), theme.warn),
         LeaseState::Free => ("free".into(), theme.warn),
         LeaseState::Unknown { .. } => ("unknown".into(), theme.danger),
     };

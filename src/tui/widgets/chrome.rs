@@ -124,7 +124,7 @@ fn header<'a>(state: &'a AppState, theme: &Theme, width: usize) -> Line<'a> {
     ];
     left.push(match &s.lease {
         LeaseState::Driving { .. } => Span::styled("● driving", theme.ok),
-        LeaseState::Observing { .. } | LeaseState::Free => {
+        LeaseState::Observing { .. } | LeaseState::Expired { .. } | LeaseState::Free => {
             Span::styled("◌ read-only", theme.warn.add_modifier(Modifier::BOLD))
         }
         LeaseState::Unknown { .. } => Span::styled("? lease unknown", theme.danger),
@@ -193,6 +193,11 @@ pub fn banners<'a>(state: &AppState, theme: &Theme, width: usize) -> Vec<Line<'a
             " READ-ONLY: {} holds the lease since {}{take_over}",
             lease.holder,
             crate::store::format_us(lease.acquired_us)
+        )),
+        LeaseState::Expired { lease } => Some(format!(
+            " READ-ONLY: the lease of {} expired (no heartbeat since {}){take_over}",
+            lease.holder,
+            crate::store::format_us(lease.heartbeat_us)
         )),
         LeaseState::Free => Some(format!(" READ-ONLY: nobody holds the lease{take_over}")),
         LeaseState::Unknown { error } => Some(format!(

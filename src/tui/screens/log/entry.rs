@@ -109,6 +109,13 @@ pub fn entry_for(ev: &Event, now_us: i64) -> Option<LogEntry> {
                 LeaseState::Observing { lease } => {
                     (Warn, format!("read-only: {} holds the lease", lease.holder))
                 }
+                LeaseState::Expired { lease } => (
+                    Warn,
+                    format!(
+                        "the lease of {} expired: nobody drives until someone takes over",
+                        lease.holder
+                    ),
+                ),
                 LeaseState::Free => (Warn, "nobody holds the lease".into()),
                 LeaseState::Unknown { error } => {
                     (Danger, format!("the lease cannot be read: {error}"))
