@@ -228,3 +228,131 @@ fn the_unit_parses_and_bad_values_are_refused_with_their_line() {
     let err = unit(", unit = 3", pg).unwrap_err();
     assert!(err.contains(&format!("m.toml:{line}:")), "{err}");
 }
+
+#[tokio::test]
+async fn the_shadow_gate_holds_a_page_counting_check_to_its_page_bound() {
+    let Some(t) = TestDb::postgres().await else {
+        return;
+    };
+    t.run_script("CREATE TABLE items (id int PRIMARY KEY, v text);")
+        .await;
+    let verify = |name: &str, unit: &str| {
+        format!(
+            r#"
+[[verify]]
+name = "{name}"
+key = "id"
+sample = {{ table = "items", unit = "{unit}" }}
+old = "SELECT id, v FROM items WHERE id IN (:keys)"
+new = "SELECT id, v FROM items WHERE id IN (:keys)"
+"#
+        )
+    };
+    let text = format!(
+        "[migration]\nname = \"pages\"\n[databases.old]\nurl = \"{url}\"\n\
+         [databases.new]\nurl = \"{url}\"\n[phases]\nshadow_min_minutes = 0\n{}{}",
+        verify("by_rows", "rows"),
+        verify("by_pages", "pages"),
+        url = t.url
+    );
+    let config = parse_text(Path::new("g.toml"), &text, &|_| None).unwrap();
+    let db = t.connect().await;
+    let store = Store::open(db.clone(), "pages").await.unwrap();
+    // The same 20,000 clean rows for both checks; the page check drew them from 60 pages.
+    let rows = migtui::store::WindowCounts {
+        compared: 20_000,
+        ..Default::default()
+    };
+    let pages = migtui::store::WindowCounts {
+        compared: 60,
+        ..Default::default()
+    };
+    for check in ["by_rows", "by_pages"] {
+        store.add_verify_counts(check, &rows).await.unwrap();
+    }
+    store
+        .add_verify_counts(&migtui::engine::verify::pages_counter("by_pages"), &pages)
+        .await
+        .unwrap();
+    let dbs = BTreeMap::from([("old".to_string(), db.clone()), ("new".to_string(), db)]);
+    let ctx = migtui::engine::gates::GateContext {
+        config: &config,
+        dbs: &dbs,
+        store: &store,
+    };
+    let gates = migtui::engine::verify::gates::shadow(&ctx).await;
+    let gate = |name: &str| {
+        gates
+            .iter()
+            .find(|g| g.name == format!("divergence bound: {name}"))
+            .unwrap_or_else(|| panic!("no gate for {name}: {gates:?}"))
+    };
+    // Rows: 1 − 0.05^(1/20000) ≈ 0.015% ≤ 0.1%. Pages: 1 − 0.05^(1/60) ≈ 4.870% > 0.1%.
+    let by_rows = gate("by_rows");
+    assert!(by_rows.pass, "{by_rows:?}");
+    let by_pages = gate("by_pages");
+    assert!(!by_pages.pass, "{by_pages:?}");
+    let measured = by_pages.measured.as_deref().unwrap_or_default();
+    assert!(
+        measured.starts_with("4.870%") && measured.contains("0 of 60 pages"),
+        "{measured}"
+    );
+    assert!(by_pages.explanation.contains("is above"), "{by_pages:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_driving_session_samples_pages_and_publishes_the_page_bound() {
+    use migtui::engine::phase::PhaseId;
+    use migtui::engine::session::{Command, Mode, Outcome, Session};
+    let Some((t, db, _, _)) = clustered().await else {
+        return;
+    };
+    let text = format!(
+        r#"
+[migration]
+name = "pages-session"
+[databases.old]
+url = "{url}"
+[databases.new]
+url = "{url}"
+[[verify]]
+name = "items"
+key = "id"
+sample = {{ table = "items", per_second = 1000, unit = "pages" }}
+old = "SELECT id, v FROM items WHERE id IN (:keys)"
+new = "SELECT id, v FROM items_new WHERE id IN (:keys)"
+recheck_after_ms = 0
+"#,
+        url = t.url
+    );
+    let config = parse_text(Path::new("s.toml"), &text, &|_| None).unwrap();
+    let s = Session::start(config, Mode::Drive).await.unwrap();
+    while s.snapshot().phase != PhaseId::Shadow {
+        let out = s
+            .request(Command::Advance {
+                override_reason: Some("test".into()),
+                confirm: None,
+            })
+            .await
+            .unwrap();
+        assert!(matches!(out, Outcome::Moved { .. }), "{out:?}");
+    }
+    let exact = table_pages(db.as_ref(), "items").await.unwrap();
+    let mut published = None;
+    for _ in 0..150 {
+        let snap = s.snapshot();
+        if let Some(v) = snap.verify.first().filter(|v| {
+            v.phase.pages.is_some_and(|p| p.compared >= 5) && v.phase.table_rows.is_some()
+        }) {
+            published = Some(v.phase);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let n = published.unwrap_or_else(|| panic!("no page bound: {:#?}", s.snapshot().verify));
+    let p = n.pages.unwrap_or_default();
+    assert!(n.compared > p.compared, "whole pages hold many rows: {n:?}");
+    assert_eq!(p.table_pages, Some(exact));
+    assert_eq!(p.upper, upper_bound(p.compared, p.divergent));
+    assert!(p.upper > n.upper, "fewer units, wider bound: {n:?}");
+}
