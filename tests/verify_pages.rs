@@ -356,3 +356,51 @@ recheck_after_ms = 0
     assert_eq!(p.upper, upper_bound(p.compared, p.divergent));
     assert!(p.upper > n.upper, "fewer units, wider bound: {n:?}");
 }
+
+#[tokio::test]
+async fn a_page_sample_holds_whole_pages_and_repeats_with_its_seed() {
+    let Some((_t, db, pages, _)) = clustered().await else {
+        return;
+    };
+    let key = vec!["id".to_string()];
+    let per_page = db
+        .query(
+            "SELECT ((ctid::text)::point)[0]::bigint AS p, count(*)::bigint AS n \
+             FROM items GROUP BY 1",
+            &Params::new(),
+        )
+        .await
+        .unwrap();
+    let full: BTreeMap<String, String> = per_page
+        .rows
+        .iter()
+        .map(|r| (r[0].display(), r[1].display()))
+        .collect();
+    assert_eq!(full.len() as u64, pages);
+    for seed in [3u32, 4, 5] {
+        let a = random_pages(db.as_ref(), "items", &key, 1500, seed)
+            .await
+            .unwrap();
+        let b = random_pages(db.as_ref(), "items", &key, 1500, seed)
+            .await
+            .unwrap();
+        assert_eq!(a, b, "REPEATABLE ({seed}) draws the same pages");
+        assert!(
+            a.keys.len() <= 6000 + 200,
+            "capped near 4 n: {}",
+            a.keys.len()
+        );
+        let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+        for p in &a.pages {
+            *counts.entry(p.to_string()).or_default() += 1;
+        }
+        assert!(counts.len() >= 3, "seed {seed}: {} pages", counts.len());
+        for (page, n) in counts {
+            assert_eq!(
+                Some(&n.to_string()),
+                full.get(&page),
+                "page {page} is whole"
+            );
+        }
+    }
+}

@@ -119,7 +119,7 @@ impl PageSample {
 /// About `n` rows' worth of whole pages of `table`, by `TABLESAMPLE SYSTEM (p) REPEATABLE
 /// (seed)` — PostgreSQL only (config validation refuses `unit = "pages"` elsewhere). Every row
 /// of a drawn page is kept (the page is the unit the bound counts); past `4 n` rows, whole
-/// pages are dropped from the end.
+/// pages are dropped at random.
 pub async fn random_pages(
     db: &dyn Database,
     table: &str,
@@ -154,20 +154,30 @@ pub async fn random_pages(
     };
     let sql = format!(
         "SELECT ((ctid::text)::point)[0]::bigint AS migtui_page, {keys} \
-         FROM {t} {clause} ORDER BY 1"
+         FROM {t} {clause}"
     );
     let got = db.query(&sql, &Params::new()).await?;
-    let mut out = PageSample::default();
+    let mut by_page: std::collections::BTreeMap<i64, Vec<Vec<Value>>> = Default::default();
     for mut row in got.rows {
-        let Some(page) = row.first().and_then(as_int) else {
-            continue;
-        };
-        if out.keys.len() >= n.saturating_mul(4) && out.pages.last() != Some(&page) {
+        if let Some(page) = row.first().and_then(as_int) {
+            row.remove(0);
+            by_page.entry(page).or_default().push(row);
+        }
+    }
+    // Past the cap, whole pages are kept in a seeded random order, so no part of the table
+    // is favoured.
+    let mut pages: Vec<(i64, Vec<Vec<Value>>)> = by_page.into_iter().collect();
+    let mut rng = Rng::new(u64::from(seed));
+    for i in (1..pages.len()).rev() {
+        pages.swap(i, rng.range(0, i as i64) as usize);
+    }
+    let mut out = PageSample::default();
+    for (page, rows) in pages {
+        if out.keys.len() >= n.saturating_mul(4) {
             break;
         }
-        row.remove(0);
-        out.pages.push(page);
-        out.keys.push(row);
+        out.pages.extend(std::iter::repeat_n(page, rows.len()));
+        out.keys.extend(rows);
     }
     Ok(out)
 }
