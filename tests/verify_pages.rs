@@ -404,3 +404,36 @@ async fn a_page_sample_holds_whole_pages_and_repeats_with_its_seed() {
         }
     }
 }
+
+/// Row sampling draws twice the pages it needs; the keys it keeps must come from all of them,
+/// not only the first ones in block order (the start of the table).
+#[tokio::test]
+async fn a_row_sample_reaches_the_whole_table() {
+    let Some((_t, db, _, _)) = clustered().await else {
+        return;
+    };
+    let key = vec!["id".to_string()];
+    let mut late = 0;
+    for seed in 1..=10u64 {
+        let mut rng = migtui::engine::verify::sample::Rng::new(seed);
+        let keys =
+            migtui::engine::verify::sample::random_keys(db.as_ref(), "items", &key, 1000, &mut rng)
+                .await
+                .unwrap();
+        assert_eq!(keys.len(), 1000, "seed {seed}");
+        let ids: Vec<i64> = keys
+            .iter()
+            .map(|k| match k[0] {
+                Value::Int(i) => i,
+                ref v => panic!("{v:?}"),
+            })
+            .collect();
+        // The last quarter of the table holds about a quarter of the sample.
+        late += ids.iter().filter(|i| **i > ROWS * 3 / 4).count();
+    }
+    let share = late as f64 / 10_000.0;
+    assert!(
+        (0.15..0.35).contains(&share),
+        "last quarter holds {share:.3} of the keys"
+    );
+}

@@ -86,13 +86,21 @@ pub async fn random_keys(
         let sql = format!("SELECT {keys} FROM {t}");
         return Ok(db.query(&sql, &Params::new()).await?.rows);
     }
-    // Twice the pages needed, so the clustered sample still holds n rows.
+    // Twice the pages needed, so the clustered sample still holds n rows. The rows come back
+    // in block order: n of them are chosen at random (a `LIMIT` would keep only the pages at
+    // the start of the table).
     let percent = (n as f64 * 2.0 / rows as f64 * 100.0).min(100.0);
     if let Some(clause) = d.tablesample_sql(percent, (rng.next_u64() >> 33) as u32) {
-        let sql = format!("SELECT {keys} FROM {t} {clause} LIMIT :n");
-        let got = db.query(&sql, &Params::new().bind("n", n as i64)).await?;
+        let sql = format!("SELECT {keys} FROM {t} {clause}");
+        let mut got = db.query(&sql, &Params::new()).await?.rows;
         if got.len() * 2 >= n {
-            return Ok(got.rows);
+            let keep = n.min(got.len());
+            for i in 0..keep {
+                let j = rng.range(i as i64, got.len() as i64 - 1) as usize;
+                got.swap(i, j);
+            }
+            got.truncate(keep);
+            return Ok(got);
         }
     }
     probe_keys(db, &t, key, rows, n, rng).await
