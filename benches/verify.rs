@@ -48,6 +48,7 @@ fn check(old_table: &str, new_table: &str) -> VerifyCheck {
             table: old_table.into(),
             per_second: 50.0,
             recent_column: None,
+            unit: Default::default(),
         },
         old_database: "old".into(),
         new_database: "new".into(),

@@ -20,6 +20,7 @@ fn check(table: &str, key: &[&str], recheck_after_ms: u64) -> VerifyCheck {
             table: table.into(),
             per_second: 50.0,
             recent_column: None,
+            unit: Default::default(),
         },
         old_database: "old".into(),
         new_database: "new".into(),

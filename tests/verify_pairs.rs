@@ -29,6 +29,7 @@ pub fn check(recheck_after_ms: u64) -> VerifyCheck {
             table: "items".into(),
             per_second: 50.0,
             recent_column: None,
+            unit: Default::default(),
         },
         old_database: "old".into(),
         new_database: "new".into(),

@@ -92,6 +92,7 @@ fn check(recheck_after_ms: u64) -> VerifyCheck {
             table: "rows_w".into(),
             per_second: 50.0,
             recent_column: None,
+            unit: Default::default(),
         },
         old_database: "old".into(),
         new_database: "new".into(),

@@ -5,6 +5,7 @@ mod model;
 mod notify;
 mod parse;
 mod read;
+mod sample;
 mod sections;
 mod source;
 mod steps;

@@ -238,6 +238,20 @@ pub struct SampleConfig {
     pub table: String,
     pub per_second: f64,
     pub recent_column: Option<String>,
+    /// What the confidence bound counts (`unit = "rows"` or `"pages"`, default rows).
+    pub unit: SampleUnit,
+}
+
+/// The unit a check's sample size and bound count. Rows assume divergences are spread
+/// independently over rows; when they cluster (one bad batch writes a run of neighbouring
+/// rows), `Pages` counts heap pages instead, so a cluster weighs as one unit, not many.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SampleUnit {
+    #[default]
+    Rows,
+    /// PostgreSQL heap pages (`TABLESAMPLE SYSTEM`'s own unit; the `ctid` block number).
+    Pages,
 }
 
 #[derive(Debug, Clone)]

@@ -139,7 +139,7 @@ pub(crate) fn config(cx: &mut Cx<'_>, root: &DeTable<'_>, path: &Path) -> Option
         .collect::<Vec<_>>();
     let verify = array_of_tables(cx, &top, "verify", "name")
         .iter()
-        .filter_map(|s| steps::verify(cx, s, &mut refs))
+        .filter_map(|s| steps::verify(cx, s, &mut refs, &databases))
         .collect::<Vec<_>>();
     let paths = array_of_tables(cx, &top, "path", "name")
         .iter()

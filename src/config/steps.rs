@@ -313,7 +313,12 @@ fn pause(cx: &mut Cx<'_>, s: &Section<'_, '_>, refs: &mut Refs) -> Option<PauseC
     })
 }
 
-pub(crate) fn verify(cx: &mut Cx<'_>, s: &Section<'_, '_>, refs: &mut Refs) -> Option<VerifyCheck> {
+pub(crate) fn verify(
+    cx: &mut Cx<'_>,
+    s: &Section<'_, '_>,
+    refs: &mut Refs,
+    databases: &BTreeMap<String, DatabaseConfig>,
+) -> Option<VerifyCheck> {
     s.only(
         cx,
         &[
@@ -337,15 +342,7 @@ pub(crate) fn verify(cx: &mut Cx<'_>, s: &Section<'_, '_>, refs: &mut Refs) -> O
         s.missing(cx, "key", "key = \"id\"");
     }
     let key = key_list(cx, s, "key");
-    let sample = s.req_table(cx, "sample").and_then(|t| {
-        t.only(cx, &["from", "table", "per_second", "recent_column"]);
-        Some(SampleConfig {
-            database: database_ref(cx, &t, "from", "old", refs),
-            table: t.req_str(cx, "table")?.value,
-            per_second: t.float(cx, "per_second").unwrap_or(20.0),
-            recent_column: t.str(cx, "recent_column").map(|v| v.value),
-        })
-    });
+    let sample = super::sample::sample(cx, s, refs, databases);
     let why = "a verify query binds only `:keys`, the sampled keys: `WHERE id IN (:keys)`";
     // `old = "SQL"` runs on the database named `old`; `old = { database = "legacy", sql = "…" }`
     // names it.

@@ -14,7 +14,7 @@ use super::{Event, Shared};
 use crate::config::VerifyCheck;
 use crate::engine::phase::PhaseId;
 use crate::engine::verify::full::{FullOptions, FullProgress, full_diff};
-use crate::engine::verify::sample::{Rng, random_keys, recent_keys};
+use crate::engine::verify::sample::{Rng, random_keys, random_pages, recent_keys};
 use crate::engine::verify::{BatchReport, KeySourceKind, RateBound, Verifier, key_text};
 use crate::store::DivergenceStatus;
 
@@ -93,7 +93,9 @@ pub(crate) async fn run(shared: Arc<Shared>, mut requests: mpsc::Receiver<Reques
         })
         .collect();
     let mut owed: BTreeMap<String, f64> = BTreeMap::new();
-    let mut table_rows: BTreeMap<String, (Instant, Option<u64>)> = BTreeMap::new();
+    // Per check: when last counted, the table's rows, and its pages (checks counting pages).
+    type Sizes = (Instant, Option<u64>, Option<u64>);
+    let mut table_rows: BTreeMap<String, Sizes> = BTreeMap::new();
     let mut rng = Rng::from_time();
     let mut tick = tokio::time::interval(TICK);
     loop {
@@ -128,14 +130,20 @@ pub(crate) async fn run(shared: Arc<Shared>, mut requests: mpsc::Receiver<Reques
                     }
                 }
             }
-            let rows = table_rows
-                .entry(v.check.name.clone())
-                .or_insert((Instant::now(), None));
+            let rows =
+                table_rows
+                    .entry(v.check.name.clone())
+                    .or_insert((Instant::now(), None, None));
             if rows.1.is_none() || rows.0.elapsed() > Duration::from_secs(60) {
                 let counted = v.sample_db().row_count(&v.check.sample.table, false).await;
-                *rows = (Instant::now(), counted.ok().map(|c| c.rows));
+                *rows = (
+                    Instant::now(),
+                    counted.ok().map(|c| c.rows),
+                    v.table_pages().await,
+                );
             }
-            if let Err(e) = refresh_numbers(&shared, v, st, since_us, rows.1).await {
+            let sizes = (rows.1, rows.2);
+            if let Err(e) = refresh_numbers(&shared, v, st, since_us, sizes).await {
                 st.last_error = Some(shared.config.secrets.mask(&e));
             }
             publish(&shared, st);
@@ -151,6 +159,18 @@ async fn sample_once(
     rng: &mut Rng,
 ) -> Result<BatchReport, String> {
     let db = v.sample_db().as_ref();
+    let recent = v.check.sample.recent_column.is_some() && phase == PhaseId::DualWrite;
+    if v.counts_pages() && !recent {
+        let seed = (rng.next_u64() >> 33) as u32;
+        let sample = random_pages(db, &v.check.sample.table, &v.check.key, n, seed)
+            .await
+            .map_err(|e| e.to_string())?;
+        return v
+            .verify_pages(&sample)
+            .await
+            .map(|(report, _)| report)
+            .map_err(|e| e.to_string());
+    }
     let (keys, source) = match (&v.check.sample.recent_column, phase) {
         (Some(col), PhaseId::DualWrite) => (
             recent_keys(db, &v.check.sample.table, &v.check.key, col, n).await,
@@ -191,7 +211,7 @@ async fn refresh_numbers(
     v: &Verifier,
     st: &mut VerifyStatus,
     since_us: i64,
-    rows: Option<u64>,
+    (rows, pages): (Option<u64>, Option<u64>),
 ) -> Result<(), String> {
     let store = &shared.store;
     let phase_from = since_us - since_us.rem_euclid(MINUTE_US);
@@ -207,6 +227,17 @@ async fn refresh_numbers(
     let before = st.phase;
     st.phase = RateBound::new(all.compared, all.divergent, rows);
     st.recent = RateBound::new(recent.compared, recent.divergent, rows);
+    // A check counting pages shows (and gates on) the bound over pages as well.
+    let page_bound = |from| v.page_numbers(Some(from), pages);
+    if let Some(p) = page_bound(phase_from).await.map_err(|e| e.to_string())? {
+        st.phase = st.phase.with_pages(p);
+    }
+    if let Some(p) = page_bound(now - RECENT_WINDOW_US)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        st.recent = st.recent.with_pages(p);
+    }
     st.healed = all.healed;
     st.in_flight = all.in_flight;
     if st.phase != before {

@@ -3,10 +3,12 @@
 //! - `dual_write`: recent-row agreement at least `dual_write_min_agreement`;
 //! - `shadow`: the 95% upper bound on the divergence rate at most
 //!   `shadow_max_divergence_bound`, over at least `shadow_min_samples` rows and
-//!   `shadow_min_minutes` minutes (the latency half belongs to the probes);
+//!   `shadow_min_minutes` minutes (the latency half belongs to the probes); a check with
+//!   `sample.unit = "pages"` is held to its bound over pages;
 //! - `read_new`: no new divergence for `read_new_stable_minutes`.
 
-use super::stats::RateBound;
+use super::stats::{PageBound, RateBound};
+use crate::config::SampleUnit;
 use crate::engine::gates::GateContext;
 use crate::engine::phase::Gate;
 use crate::store::{StoreError, WindowCounts};
@@ -19,6 +21,14 @@ fn pct(x: f64) -> String {
 
 /// Counts of each check since the phase began, the phase's age in minutes, or the error.
 async fn counts(ctx: &GateContext<'_>) -> Result<(Vec<(String, WindowCounts)>, f64), StoreError> {
+    counts_of(ctx, |name| name.to_string()).await
+}
+
+/// The same, from the counter `counter` names for each check.
+async fn counts_of(
+    ctx: &GateContext<'_>,
+    counter: impl Fn(&str) -> String,
+) -> Result<(Vec<(String, WindowCounts)>, f64), StoreError> {
     let state = ctx.store.state().await?;
     let now = ctx.store.now_us().await?;
     let from = state.since_us - state.since_us.rem_euclid(MINUTE_US);
@@ -26,7 +36,9 @@ async fn counts(ctx: &GateContext<'_>) -> Result<(Vec<(String, WindowCounts)>, f
     for c in &ctx.config.verify {
         out.push((
             c.name.clone(),
-            ctx.store.verify_counts(&c.name, Some(from)).await?,
+            ctx.store
+                .verify_counts(&counter(&c.name), Some(from))
+                .await?,
         ));
     }
     Ok((out, (now - state.since_us) as f64 / MINUTE_US as f64))
@@ -110,14 +122,30 @@ pub async fn shadow(ctx: &GateContext<'_>) -> Vec<Gate> {
         Ok(c) => c,
         Err(e) => return unavailable("divergence bound", threshold, e),
     };
+    let pages = match counts_of(ctx, super::pages_counter).await {
+        Ok((p, _)) => p,
+        Err(e) => return unavailable("divergence bound", threshold, e),
+    };
     checks
         .into_iter()
-        .map(|(name, c)| {
+        .zip(pages)
+        .zip(&ctx.config.verify)
+        .map(|(((name, c), (_, pc)), check)| {
             let gate = format!("divergence bound: {name}");
-            let b = RateBound::new(c.compared, c.divergent, None);
+            let rows = RateBound::new(c.compared, c.divergent, None);
+            // A check counting pages gates on the bound over pages: clustered errors make
+            // the row bound too low.
+            let b = if check.sample.unit == SampleUnit::Pages {
+                rows.with_pages(PageBound::new(pc.compared, pc.divergent, None))
+            } else {
+                rows
+            };
+            let over_pages = b.pages.map_or(String::new(), |p| {
+                format!(", {} of {} pages", p.divergent, p.compared)
+            });
             let measured = format!(
-                "{} ({} of {} rows) over {:.0} min",
-                pct(b.upper),
+                "{} ({} of {} rows{over_pages}) over {:.0} min",
+                pct(b.gating_upper()),
                 c.divergent,
                 c.compared,
                 minutes.floor()
@@ -135,10 +163,10 @@ pub async fn shadow(ctx: &GateContext<'_>) -> Vec<Gate> {
                     (p.shadow_min_minutes as f64 - minutes).ceil()
                 ));
             }
-            if b.upper > p.shadow_max_divergence_bound {
+            if b.gating_upper() > p.shadow_max_divergence_bound {
                 short.push(format!(
                     "the bound {} is above {}",
-                    pct(b.upper),
+                    pct(b.gating_upper()),
                     pct(p.shadow_max_divergence_bound)
                 ));
             }

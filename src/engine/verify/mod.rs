@@ -17,11 +17,18 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use crate::config::VerifyCheck;
+use crate::config::{SampleUnit, VerifyCheck};
 use crate::db::{Db, DbError, Params, Value};
 use crate::store::{DivergenceRecord, DivergenceStatus, Store, StoreError, WindowCounts};
 pub use compare::{BatchOutcome, Comparer, DiffKind, Difference, key_text};
-pub use stats::RateBound;
+pub use stats::{PageBound, RateBound};
+
+/// The store counter holding a check's page counts (`compared` = pages compared, `divergent`
+/// = pages holding an open divergence), kept beside the row counts under the check's name so
+/// the per-minute windows serve both.
+pub fn pages_counter(check: &str) -> String {
+    format!("{check}#pages")
+}
 
 /// What a masked value is stored and shown as.
 pub const REDACTED: &str = "***";
@@ -244,6 +251,72 @@ impl Verifier {
         Ok(report)
     }
 
+    /// One batch of whole pages: [`Verifier::verify_keys`] on its rows, then the page counts
+    /// — pages compared, and pages with at least one open divergence — recorded under
+    /// [`pages_counter`]. Returns the report and `(pages compared, divergent pages)`.
+    pub async fn verify_pages(
+        &self,
+        sample: &sample::PageSample,
+    ) -> Result<(BatchReport, (u64, u64)), VerifyError> {
+        let report = self
+            .verify_keys(&sample.keys, KeySourceKind::Sample)
+            .await?;
+        let page_of: std::collections::HashMap<String, i64> = sample
+            .keys
+            .iter()
+            .zip(&sample.pages)
+            .map(|(k, p)| (key_text(k), *p))
+            .collect();
+        let bad: std::collections::HashSet<i64> = report
+            .open
+            .iter()
+            .filter_map(|d| page_of.get(&key_text(&d.key)).copied())
+            .collect();
+        let pages = (sample.page_count(), bad.len() as u64);
+        if let Some(store) = &self.store {
+            let counts = WindowCounts {
+                compared: pages.0,
+                divergent: pages.1,
+                ..WindowCounts::default()
+            };
+            store
+                .add_verify_counts(&pages_counter(&self.check.name), &counts)
+                .await?;
+        }
+        Ok((report, pages))
+    }
+
+    /// The page bound from the store's page counts since `since_us`, over the sample table's
+    /// page count; `None` when the check counts rows.
+    pub async fn page_numbers(
+        &self,
+        since_us: Option<i64>,
+        table_pages: Option<u64>,
+    ) -> Result<Option<PageBound>, VerifyError> {
+        let Some(store) = self.store.as_ref().filter(|_| self.counts_pages()) else {
+            return Ok(None);
+        };
+        let c = store
+            .verify_counts(&pages_counter(&self.check.name), since_us)
+            .await?;
+        Ok(Some(PageBound::new(c.compared, c.divergent, table_pages)))
+    }
+
+    /// True when the check's sample size and bound count pages (`sample.unit = "pages"`).
+    pub fn counts_pages(&self) -> bool {
+        self.check.sample.unit == SampleUnit::Pages
+    }
+
+    /// The sample table's page count, when the check counts pages and it can be read.
+    pub async fn table_pages(&self) -> Option<u64> {
+        if !self.counts_pages() {
+            return None;
+        }
+        sample::table_pages(self.sample_db().as_ref(), &self.check.sample.table)
+            .await
+            .ok()
+    }
+
     /// A difference as stored: values as JSON, the check's `redact` columns masked.
     pub fn record(
         &self,
@@ -288,7 +361,8 @@ impl Verifier {
     }
 
     /// Rows compared and divergent so far (from the store's windows since `since_us`), with
-    /// the bound over the sample table's estimated row count.
+    /// the bound over the sample table's estimated row count — and, when the check counts
+    /// pages, the page bound over its page count.
     pub async fn numbers(&self, since_us: Option<i64>) -> Result<RateBound, VerifyError> {
         let Some(store) = &self.store else {
             return Ok(RateBound::new(0, 0, None));
@@ -300,6 +374,10 @@ impl Verifier {
             .await
             .ok()
             .map(|r| r.rows);
-        Ok(RateBound::new(c.compared, c.divergent, table_rows))
+        let rows = RateBound::new(c.compared, c.divergent, table_rows);
+        let pages = self
+            .page_numbers(since_us, self.table_pages().await)
+            .await?;
+        Ok(pages.map_or(rows, |p| rows.with_pages(p)))
     }
 }

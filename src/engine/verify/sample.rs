@@ -53,6 +53,16 @@ fn as_int(v: &Value) -> Option<i64> {
     }
 }
 
+/// The table's row count as sampling sizes it: the engine's estimate, counted exactly when
+/// small (where an estimate is often missing or far off).
+async fn sample_rows(db: &dyn Database, table: &str) -> Result<u64, DbError> {
+    let rows = db.row_count(table, false).await?.rows;
+    if rows < 10_000 {
+        return Ok(db.row_count(table, true).await?.rows);
+    }
+    Ok(rows)
+}
+
 /// Up to `n` uniformly drawn keys of `table`.
 pub async fn random_keys(
     db: &dyn Database,
@@ -67,10 +77,7 @@ pub async fn random_keys(
     let d = db.dialect();
     let t = d.quote_path(table);
     let keys = key_list(db, key);
-    let mut rows = db.row_count(table, false).await?.rows;
-    if rows < 10_000 {
-        rows = db.row_count(table, true).await?.rows;
-    }
+    let rows = sample_rows(db, table).await?;
     if rows == 0 {
         return Ok(Vec::new());
     }
@@ -79,16 +86,127 @@ pub async fn random_keys(
         let sql = format!("SELECT {keys} FROM {t}");
         return Ok(db.query(&sql, &Params::new()).await?.rows);
     }
-    // Twice the pages needed, so the clustered sample still holds n rows.
+    // Twice the pages needed, so the clustered sample still holds n rows. The rows come back
+    // in block order: n of them are chosen at random (a `LIMIT` would keep only the pages at
+    // the start of the table).
     let percent = (n as f64 * 2.0 / rows as f64 * 100.0).min(100.0);
     if let Some(clause) = d.tablesample_sql(percent, (rng.next_u64() >> 33) as u32) {
-        let sql = format!("SELECT {keys} FROM {t} {clause} LIMIT :n");
-        let got = db.query(&sql, &Params::new().bind("n", n as i64)).await?;
+        let sql = format!("SELECT {keys} FROM {t} {clause}");
+        let mut got = db.query(&sql, &Params::new()).await?.rows;
         if got.len() * 2 >= n {
-            return Ok(got.rows);
+            let keep = n.min(got.len());
+            for i in 0..keep {
+                let j = rng.range(i as i64, got.len() as i64 - 1) as usize;
+                got.swap(i, j);
+            }
+            got.truncate(keep);
+            return Ok(got);
         }
     }
     probe_keys(db, &t, key, rows, n, rng).await
+}
+
+/// Keys drawn by whole heap pages, each with the page (`ctid` block number) it lives on.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PageSample {
+    pub keys: Vec<Vec<Value>>,
+    /// `pages[i]` is the block number of `keys[i]`.
+    pub pages: Vec<i64>,
+}
+
+impl PageSample {
+    /// Distinct pages in the sample.
+    pub fn page_count(&self) -> u64 {
+        self.pages
+            .iter()
+            .collect::<std::collections::HashSet<_>>()
+            .len() as u64
+    }
+}
+
+/// About `n` rows' worth of whole pages of `table`, by `TABLESAMPLE SYSTEM (p) REPEATABLE
+/// (seed)` — PostgreSQL only (config validation refuses `unit = "pages"` elsewhere). Every row
+/// of a drawn page is kept (the page is the unit the bound counts); past `4 n` rows, whole
+/// pages are dropped at random.
+pub async fn random_pages(
+    db: &dyn Database,
+    table: &str,
+    key: &[String],
+    n: usize,
+    seed: u32,
+) -> Result<PageSample, DbError> {
+    if n == 0 {
+        return Ok(PageSample::default());
+    }
+    let d = db.dialect();
+    let t = d.quote_path(table);
+    let keys = key_list(db, key);
+    let rows = sample_rows(db, table).await?;
+    let percent = (n as f64 / rows.max(1) as f64 * 100.0).min(100.0);
+    let clause = match d.tablesample_sql(percent, seed) {
+        Some(c) if (rows as usize) > n => c,
+        Some(_) => String::new(),
+        None => {
+            return Err(DbError::Query {
+                db: db.name().to_string(),
+                sql: "TABLESAMPLE SYSTEM".into(),
+                message: format!(
+                    "sampling pages of `{table}` needs PostgreSQL, this is {}; count rows \
+                     (`sample.unit = \"rows\"`)",
+                    db.engine().label()
+                ),
+                code: None,
+                transient: false,
+            });
+        }
+    };
+    let sql = format!(
+        "SELECT ((ctid::text)::point)[0]::bigint AS migtui_page, {keys} \
+         FROM {t} {clause}"
+    );
+    let got = db.query(&sql, &Params::new()).await?;
+    let mut by_page: std::collections::BTreeMap<i64, Vec<Vec<Value>>> = Default::default();
+    for mut row in got.rows {
+        if let Some(page) = row.first().and_then(as_int) {
+            row.remove(0);
+            by_page.entry(page).or_default().push(row);
+        }
+    }
+    // Past the cap, whole pages are kept in a seeded random order, so no part of the table
+    // is favoured.
+    let mut pages: Vec<(i64, Vec<Vec<Value>>)> = by_page.into_iter().collect();
+    let mut rng = Rng::new(u64::from(seed));
+    for i in (1..pages.len()).rev() {
+        pages.swap(i, rng.range(0, i as i64) as usize);
+    }
+    let mut out = PageSample::default();
+    for (page, rows) in pages {
+        if out.keys.len() >= n.saturating_mul(4) {
+            break;
+        }
+        out.pages.extend(std::iter::repeat_n(page, rows.len()));
+        out.keys.extend(rows);
+    }
+    Ok(out)
+}
+
+/// The table's page count on PostgreSQL: its main fork's size over the block size (exact and
+/// current, where `pg_class.relpages` is as old as the last VACUUM/ANALYZE).
+pub async fn table_pages(db: &dyn Database, table: &str) -> Result<u64, DbError> {
+    let sql = "SELECT (pg_relation_size(to_regclass(:t)) \
+               / current_setting('block_size')::bigint)::bigint AS pages";
+    let got = db
+        .query(
+            sql,
+            &Params::new().bind("t", db.dialect().quote_path(table)),
+        )
+        .await?;
+    Ok(got
+        .rows
+        .first()
+        .and_then(|r| r.first())
+        .and_then(as_int)
+        .map_or(0, |p| p.max(0) as u64))
 }
 
 /// Random probes into an integer key range; other keys by random offsets.

@@ -4,6 +4,7 @@
 //! rate `p` at which seeing `k` or fewer divergent rows has probability 5%, i.e. the 0.95
 //! quantile of Beta(k + 1, n − k). For `k = 0` that is `1 − 0.05^(1/n)`, the rule of three
 //! (≈ 3/n). Times the table's row count it bounds the divergent rows in the whole table.
+//! A check that counts pages gets the same bound over pages too ([`PageBound`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -22,22 +23,80 @@ pub struct RateBound {
     /// Bound on divergent rows in the whole table, when its row count is known.
     pub table_rows: Option<u64>,
     pub table_bound: Option<u64>,
+    /// The same numbers over heap pages, when the check counts pages (`sample.unit`).
+    #[serde(default)]
+    pub pages: Option<PageBound>,
+}
+
+/// The bound counted over pages: a page with any divergent row is one divergent unit and `n`
+/// is the pages compared, so a cluster of bad neighbouring rows weighs once — the row bound
+/// would treat it as many independent draws and come out far too low.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct PageBound {
+    pub compared: u64,
+    pub divergent: u64,
+    pub observed: f64,
+    /// One-sided 95% upper bound on the share of divergent pages.
+    pub upper: f64,
+    /// The table's page count, when known.
+    pub table_pages: Option<u64>,
+    /// Bound on the pages of the whole table holding a divergent row.
+    pub table_bound: Option<u64>,
+}
+
+/// `(observed, upper, bound over total)` for `divergent` of `compared` units.
+fn rate(compared: u64, divergent: u64, total: Option<u64>) -> (f64, f64, Option<u64>) {
+    let upper = upper_bound(compared, divergent);
+    let observed = if compared == 0 {
+        0.0
+    } else {
+        divergent as f64 / compared as f64
+    };
+    (
+        observed,
+        upper,
+        total.map(|n| (upper * n as f64).ceil() as u64),
+    )
 }
 
 impl RateBound {
     pub fn new(compared: u64, divergent: u64, table_rows: Option<u64>) -> RateBound {
-        let upper = upper_bound(compared, divergent);
+        let (observed, upper, table_bound) = rate(compared, divergent, table_rows);
         RateBound {
             compared,
             divergent,
-            observed: if compared == 0 {
-                0.0
-            } else {
-                divergent as f64 / compared as f64
-            },
+            observed,
             upper,
             table_rows,
-            table_bound: table_rows.map(|n| (upper * n as f64).ceil() as u64),
+            table_bound,
+            pages: None,
+        }
+    }
+
+    /// These row numbers with the page-based bound alongside.
+    pub fn with_pages(self, pages: PageBound) -> RateBound {
+        RateBound {
+            pages: Some(pages),
+            ..self
+        }
+    }
+
+    /// The bound that gates: over pages when the check counts pages, else over rows.
+    pub fn gating_upper(&self) -> f64 {
+        self.pages.map_or(self.upper, |p| p.upper)
+    }
+}
+
+impl PageBound {
+    pub fn new(compared: u64, divergent: u64, table_pages: Option<u64>) -> PageBound {
+        let (observed, upper, table_bound) = rate(compared, divergent, table_pages);
+        PageBound {
+            compared,
+            divergent,
+            observed,
+            upper,
+            table_pages,
+            table_bound,
         }
     }
 }
@@ -220,5 +279,29 @@ mod tests {
         let r = RateBound::new(200, 2, None);
         assert!((r.observed - 0.01).abs() < 1e-12);
         assert!(r.upper > r.observed && r.table_bound.is_none());
+    }
+
+    #[test]
+    fn page_bound_counts_pages_and_scales_by_the_page_count() {
+        // 0 divergent of 50 pages: 1 − 0.05^(1/50) = 0.058155…; over 1,000 pages, 59 pages.
+        let p = PageBound::new(50, 0, Some(1000));
+        assert!((p.upper - 0.058155).abs() < 1e-6, "{}", p.upper);
+        assert_eq!(p.table_bound, Some(59));
+        // 1 of 100 pages: the exact bound 0.04656 (as for rows), over 2,000 pages.
+        let p = PageBound::new(100, 1, Some(2000));
+        assert!((p.observed - 0.01).abs() < 1e-12);
+        assert!((p.upper - 0.04656).abs() < 0.00002);
+        assert_eq!(p.table_bound, Some((p.upper * 2000.0).ceil() as u64));
+        // The same sample as 5,000 clean rows gates at a bound almost a hundred times lower;
+        // with pages, the page bound is the one that gates.
+        let rows = RateBound::new(5000, 0, Some(100_000));
+        assert!(rows.upper < 0.0006);
+        let both = rows.with_pages(PageBound::new(50, 0, Some(1000)));
+        assert_eq!(
+            both.gating_upper(),
+            both.pages.map(|p| p.upper).unwrap_or(0.0)
+        );
+        assert!(both.gating_upper() > 90.0 * rows.upper);
+        assert_eq!(rows.gating_upper(), rows.upper);
     }
 }
