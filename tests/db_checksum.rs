@@ -15,11 +15,11 @@ fn fixture(kind: Kind) -> &'static str {
     }
 }
 
-/// Every column of `items`, keyed by id, canonical encoding.
-async fn items_spec(db: &Db) -> HashSpec {
+/// Every column of `table`, keyed by id, canonical encoding.
+async fn id_spec(db: &Db, table: &str) -> HashSpec {
     HashSpec::for_table(
         db.as_ref(),
-        "items",
+        table,
         &["id".into()],
         None,
         HashOptions::default(),
@@ -33,7 +33,7 @@ async fn loaded() -> Vec<(TestDb, Db, HashSpec)> {
     for tdb in all_engines().await {
         tdb.run_fixture(fixture(tdb.kind)).await;
         let db = tdb.connect().await;
-        let spec = items_spec(&db).await;
+        let spec = id_spec(&db, "items").await;
         out.push((tdb, db, spec));
     }
     out
@@ -134,7 +134,7 @@ async fn the_native_hash_is_used_only_between_matching_postgres_tables() {
             .await
             .unwrap()
     );
-    let mut spec = items_spec(&db).await;
+    let mut spec = id_spec(&db, "items").await;
     spec.native = true;
     let before = checksum(db.as_ref(), &spec, &KeyRange::all())
         .await
@@ -210,5 +210,68 @@ async fn not_null_columns_hash_the_same_bytes_without_the_null_test() {
         if !these.is_empty() {
             assert_eq!(these, first, "{kind:?}");
         }
+    }
+}
+
+/// MariaDB keeps JSON as the text written; its rows must hash as PostgreSQL's `jsonb` of the
+/// same document does, whatever that text: compact, keys out of jsonb's order, `\u` and `\/`
+/// escapes, duplicate keys (the last wins in both), nesting.
+#[tokio::test]
+async fn mariadb_json_hashes_as_postgres_jsonb_whatever_its_stored_text() {
+    const DOCS: &[&str] = &[
+        r#"{"a":1}"#,
+        r#"{"bb":1,"a":[1,2,{"zz":null,"y":true}]}"#,
+        r#"{"s":"\u00e9\/x\"", "t":"\u0001"}"#,
+        r#"{"k":1,"k":{"k":2}}"#,
+        r#"[ "x" ,  {}, [] ]"#,
+        r#""plain""#,
+    ];
+    let mut per_engine = Vec::new();
+    for tdb in all_engines().await {
+        let (ddl, value) = match tdb.kind {
+            Kind::Postgres => ("jsonb", "CAST(:j AS jsonb)"),
+            Kind::MySql => ("JSON", ":j"),
+            Kind::Sqlite => continue,
+        };
+        tdb.run_script(&format!(
+            "CREATE TABLE jdocs (id BIGINT PRIMARY KEY, j {ddl})"
+        ))
+        .await;
+        let db = tdb.connect().await;
+        for (n, doc) in DOCS.iter().enumerate() {
+            let p = Params::new()
+                .bind("id", Value::Int(n as i64 + 1))
+                .bind("j", Value::Text((*doc).into()));
+            db.execute(
+                &format!("INSERT INTO jdocs (id, j) VALUES (:id, {value})"),
+                &p,
+            )
+            .await
+            .unwrap();
+        }
+        let spec = id_spec(&db, "jdocs").await;
+        let hashes = key_hashes(db.as_ref(), &spec, &KeyRange::all())
+            .await
+            .unwrap();
+        // Each equals the Rust encoding of the parsed document.
+        for ((key, h), doc) in hashes.iter().zip(DOCS) {
+            let j: serde_json::Value = serde_json::from_str(doc).unwrap();
+            let row = [key[0].clone(), Value::Json(j)];
+            assert_eq!(
+                *h,
+                rowhash::row_hash(&row, &spec.classes(), &spec.options),
+                "{:?} {doc}",
+                tdb.kind
+            );
+        }
+        let sum = checksum(db.as_ref(), &spec, &KeyRange::all())
+            .await
+            .unwrap();
+        assert_eq!(sum.count, DOCS.len() as u64);
+        per_engine.push((tdb.kind, hashes, sum));
+    }
+    for pair in per_engine.windows(2) {
+        assert_eq!(pair[0].1, pair[1].1, "{:?} vs {:?}", pair[0].0, pair[1].0);
+        assert_eq!(pair[0].2, pair[1].2, "{:?} vs {:?}", pair[0].0, pair[1].0);
     }
 }

@@ -1,9 +1,11 @@
 //! The row-hash encoders agree on random values of every `Value` type: random rows are
 //! inserted (as bound values) into a real table on PostgreSQL, MariaDB and SQLite; each
-//! engine's per-row hashes (SQL on PostgreSQL and MariaDB, Rust over the rows SQLite returns)
+//! engine's per-row hashes (SQL on PostgreSQL and MariaDB, Rust over the rows SQLite returns
+//! and over MariaDB's rows once a JSON column is in them)
 //! and its chunk checksum must equal the Rust encoder's over the generated values, and so each
 //! other. NULL vs '', unicode, trailing spaces, extreme integers, decimals at scale, timestamps
-//! to the microsecond, JSON, booleans and bytes are all drawn.
+//! to the microsecond, doubles from 1e-308 to 1e308, JSON, booleans and bytes are all drawn,
+//! and floats are rounded to 0..=10 places.
 //!
 //! 64 cases per engine (each a table of 1–8 rows); `PROPTEST_CASES=N` runs more.
 mod common;
@@ -67,55 +69,15 @@ fn double() -> impl Strategy<Value = f64> {
     ]
 }
 
-/// Which values to draw. `Full` is every value each engine stores; `Agreed` leaves out the
-/// regions where the encoders are known to disagree today (see the `known_disagreement_*`
-/// tests): decimals with more fractional digits than `float_digits`, doubles with more than 15
-/// significant digits or beyond 1e59, and JSON other than scalars.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Domain {
-    Full,
-    Agreed,
-}
-
-/// Doubles with at most 15 significant digits and 6 fractional ones.
-fn short_double() -> impl Strategy<Value = f64> {
-    (-999_999_999_999_999i64..=999_999_999_999_999, 0i32..=6)
-        .prop_map(|(n, s)| format!("{n}e-{s}").parse::<f64>().unwrap_or(0.0))
-}
-
-fn json_scalar() -> impl Strategy<Value = serde_json::Value> {
-    prop_oneof![
-        Just(serde_json::Value::Null),
-        any::<bool>().prop_map(serde_json::Value::Bool),
-        any::<i64>().prop_map(serde_json::Value::from),
-        text().prop_map(serde_json::Value::String),
-    ]
-}
-
-fn row(domain: Domain) -> impl Strategy<Value = Vec<Value>> {
-    let (d, f, j) = match domain {
-        Domain::Full => (
-            nullable(exact_decimal(), Value::Decimal),
-            nullable(double(), Value::Float),
-            nullable(json(), Value::Json),
-        ),
-        Domain::Agreed => (
-            nullable(
-                exact_decimal().prop_map(|d| d.with_scale_round(6, bigdecimal::RoundingMode::Down)),
-                Value::Decimal,
-            ),
-            nullable(short_double(), Value::Float),
-            nullable(json_scalar(), Value::Json),
-        ),
-    };
+fn row() -> impl Strategy<Value = Vec<Value>> {
     (
         (
             nullable(
                 prop_oneof![any::<i64>(), Just(i64::MIN), Just(i64::MAX)],
                 Value::Int,
             ),
-            d,
-            f,
+            nullable(exact_decimal(), Value::Decimal),
+            nullable(double(), Value::Float),
             nullable(any::<bool>(), Value::Bool),
             // '' and NULL both drawn, and must hash apart.
             nullable(prop_oneof![Just(String::new()), text()], Value::Text),
@@ -133,7 +95,7 @@ fn row(domain: Domain) -> impl Strategy<Value = Vec<Value>> {
             // MariaDB TIMESTAMP holds 1970-2038.
             nullable(timestamptz(1971..=2037), Value::TimestampTz),
             nullable(any::<u128>().prop_map(uuid::Uuid::from_u128), Value::Uuid),
-            j,
+            nullable(json(), Value::Json),
         ),
     )
         .prop_map(|((i, d, f, b, t, by), (dt, tm, ts, tz, u, j))| {
@@ -141,13 +103,10 @@ fn row(domain: Domain) -> impl Strategy<Value = Vec<Value>> {
         })
 }
 
-fn options(domain: Domain) -> impl Strategy<Value = HashOptions> {
-    let float_digits = if domain == Domain::Full {
-        0u32..=10
-    } else {
-        6u32..=10
-    };
-    (0u32..=6, float_digits).prop_map(|(timestamp_digits, float_digits)| HashOptions {
+/// Timestamp digits 0..=6 and float digits 0..=10: rounding at every place a double's
+/// shortest digits reach.
+fn options() -> impl Strategy<Value = HashOptions> {
+    (0u32..=6, 0u32..=10).prop_map(|(timestamp_digits, float_digits)| HashOptions {
         timestamp_digits,
         float_digits,
     })
@@ -242,13 +201,14 @@ async fn diagnose(side: &Side, rows: &[Vec<Value>], spec: &HashSpec) -> String {
     out.join("\n")
 }
 
-/// Random tables of 1–8 rows from `domain`: every engine's row hashes and checksum equal the
-/// Rust encoder's over the generated values, and each other's.
-async fn encoders_agree(domain: Domain) {
+/// Random tables of 1–8 rows: every engine's row hashes and checksum equal the Rust encoder's
+/// over the generated values, and each other's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_and_rust_encoders_agree_on_random_rows_on_every_engine() {
     let sides = sides().await;
     let handle = tokio::runtime::Handle::current();
     let mut runner = TestRunner::new(cases(64));
-    let strategy = (prop::collection::vec(row(domain), 1..8), options(domain));
+    let strategy = (prop::collection::vec(row(), 1..8), options());
     let result = tokio::task::block_in_place(|| {
         runner.run(&strategy, |(rows, opts)| {
             let mut per_engine: Vec<(Kind, Vec<u64>)> = Vec::new();
@@ -289,21 +249,9 @@ async fn encoders_agree(domain: Domain) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sql_and_rust_encoders_agree_on_random_rows_on_every_engine() {
-    encoders_agree(Domain::Agreed).await;
-}
-
-/// Every value, including the regions of the `known_disagreement_*` tests: fails until they
-/// are fixed (src/db/rowhash.rs, postgres/checksum.rs, mysql/checksum.rs).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known encoder disagreements, see the known_disagreement_* tests"]
-async fn sql_and_rust_encoders_agree_on_every_value_on_every_engine() {
-    encoders_agree(Domain::Full).await;
-}
-
 /// One value in column `col` (0-based after `id`) of a one-row table, with `opts`: the engine
-/// named must hash it as Rust does. The minimal failing inputs the property found.
+/// named must hash it as Rust does. The minimal failing inputs the property once found, kept
+/// as regression tests.
 async fn one_value(kind: Kind, col: usize, v: Value, opts: HashOptions) {
     let Some(side) = sides().await.into_iter().find(|s| s.tdb.kind == kind) else {
         return;
@@ -317,27 +265,24 @@ async fn one_value(kind: Kind, col: usize, v: Value, opts: HashOptions) {
     assert!(why.is_empty(), "{kind:?} hashes {hashes:?}: {why}");
 }
 
-/// MariaDB hashes a JSON column's stored text (`{"a":1}`); Rust and PostgreSQL hash the jsonb
-/// form (`{"a": 1}`). Every MariaDB↔PostgreSQL full diff of a JSON column reports every row.
+/// MariaDB stores `{"a":1}`; Rust and PostgreSQL hash the jsonb form (`{"a": 1}`). Hashing the
+/// stored text made every MariaDB↔PostgreSQL full diff of a JSON column report every row.
 #[tokio::test]
-#[ignore = "known disagreement: mysql/checksum.rs hashes JSON as stored text"]
-async fn known_disagreement_mariadb_json_hashed_as_stored_text() {
+async fn mariadb_json_hashes_as_jsonb_text() {
     let j = serde_json::json!({"a": 1});
     one_value(Kind::MySql, 11, Value::Json(j), HashOptions::default()).await;
 }
 
 /// MariaDB's `CAST(f AS DECIMAL(65, d))` clamps doubles beyond 10^(65-d) to 99…9.
 #[tokio::test]
-#[ignore = "known disagreement: mysql/checksum.rs clamps large doubles"]
-async fn known_disagreement_mariadb_large_double_clamped() {
+async fn mariadb_double_beyond_decimal_65_is_not_clamped() {
     one_value(Kind::MySql, 2, Value::Float(1e66), HashOptions::default()).await;
 }
 
-/// PostgreSQL's `float8::numeric` keeps 15 significant digits: 1234567890.1234567 hashes as
+/// PostgreSQL's `float8::numeric` keeps 15 significant digits: 1234567890.1234567 hashed as
 /// 1234567890.12346 at 6 digits, Rust as 1234567890.123457.
 #[tokio::test]
-#[ignore = "known disagreement: postgres/checksum.rs converts float8 with 15 digits"]
-async fn known_disagreement_postgres_double_cut_to_15_digits() {
+async fn postgres_double_keeps_all_17_digits() {
     one_value(
         Kind::Postgres,
         2,
@@ -347,11 +292,10 @@ async fn known_disagreement_postgres_double_cut_to_15_digits() {
     .await;
 }
 
-/// SQLite stores a DECIMAL column's 1.1234567 as REAL; the Rust encoder then rounds it to
+/// SQLite stores a DECIMAL column's 1.1234567 as REAL; the Rust encoder rounded it to
 /// `float_digits` (1.123457) where the other engines hash 1.1234567.
 #[tokio::test]
-#[ignore = "known disagreement: rowhash.rs rounds a REAL read from a DECIMAL column"]
-async fn known_disagreement_sqlite_decimal_rounded_as_float() {
+async fn sqlite_decimal_read_as_real_is_not_rounded() {
     let d: BigDecimal = "1.1234567".parse().unwrap();
     one_value(Kind::Sqlite, 1, Value::Decimal(d), HashOptions::default()).await;
 }

@@ -1,5 +1,6 @@
 //! Chunk checksums over a key range, computed inside the database where the engine can hash in
-//! SQL (PostgreSQL, MySQL/MariaDB) and in Rust from streamed rows where it cannot (SQLite).
+//! SQL (PostgreSQL, MySQL/MariaDB) and in Rust from streamed rows where it cannot (SQLite, and
+//! MariaDB tables with a JSON column: see `mysql/checksum.rs`).
 //! Both give the same `(count, sum)` for the same logical rows: see [`super::rowhash`].
 //!
 //! ```text

@@ -67,7 +67,7 @@ impl Dialect for MySqlDialect {
         cols: &[super::rowhash::HashColumn],
         opts: &super::rowhash::HashOptions,
     ) -> Option<String> {
-        Some(checksum::row_hash_sql(cols, opts))
+        checksum::row_hash_sql(cols, opts)
     }
     /// InnoDB's snapshot; it holds at the session's isolation level, REPEATABLE READ by
     /// default (under READ COMMITTED each statement would see its own).

@@ -2,8 +2,9 @@
 //! and so the same hash, whichever engine (or backup file) it was read from.
 //!
 //! Every engine that can hash in SQL builds the same bytes with its own functions
-//! (`postgres/checksum.rs`, `mysql/checksum.rs`); SQLite and backup files are hashed here, in
-//! Rust, from [`Value`]s. A table's checksum over a key range is `(count, exact sum of the row
+//! (`postgres/checksum.rs`, `mysql/checksum.rs`); SQLite, backup files and MariaDB rows with a
+//! JSON column (MariaDB cannot print `jsonb`'s form in SQL) are hashed here, in Rust, from
+//! [`Value`]s. A table's checksum over a key range is `(count, exact sum of the row
 //! hashes)`: a sum, never an XOR, so values swapped between rows and duplicated rows change it.
 //!
 //! # Byte format (version 1)
@@ -22,8 +23,8 @@
 //! | class | encoding |
 //! |---|---|
 //! | `Int` | decimal digits, `-` for negatives |
-//! | `Decimal` | plain notation without trailing fractional zeros (`1.50` → `1.5`, `2.0` → `2`) |
-//! | `Float` | rounded half away from zero to `float_digits` places, then as `Decimal` |
+//! | `Decimal` | plain notation without trailing fractional zeros (`1.50` → `1.5`, `2.0` → `2`); a value stored as a float (SQLite's REAL) by its shortest round-trip digits, unrounded |
+//! | `Float` | its shortest round-trip decimal digits (`1e66` in full), rounded half away from zero to `float_digits` places, then as `Decimal` |
 //! | `Bool` | `0` or `1` |
 //! | `Text` | the UTF-8 bytes, unchanged (trailing spaces, tabs and newlines count) |
 //! | `Bytes` | lowercase hex |
@@ -176,7 +177,9 @@ pub fn encode_value(v: &Value, class: HashClass, opts: &HashOptions) -> Option<S
             Value::UInt(u) => u.to_string(),
             Value::Bool(b) => u8::from(*b).to_string(),
             Value::Decimal(d) => plain(d),
-            Value::Float(f) => float_text(*f, opts.float_digits),
+            // SQLite keeps a DECIMAL column's `1.1234567` as REAL: its shortest digits are the
+            // decimal the other engines hold, so it is not rounded as a FLOAT column would be.
+            Value::Float(f) => float_decimal(*f).map_or_else(|| f.to_string(), |d| plain(&d)),
             Value::Text(s) => match BigDecimal::from_str(s.trim()) {
                 Ok(d) => plain(&d),
                 Err(_) => s.clone(),
@@ -296,13 +299,19 @@ fn plain(d: &BigDecimal) -> String {
     if s == "-0" { "0".into() } else { s }
 }
 
-fn float_text(f: f64, digits: u32) -> String {
+/// A finite double as the decimal of its shortest round-trip digits (Rust's `Display`, which
+/// PostgreSQL's `float8::text` and MariaDB's `CAST(… AS CHAR)` also print); `None` for NaN, ±∞.
+fn float_decimal(f: f64) -> Option<BigDecimal> {
     if !f.is_finite() {
-        return f.to_string();
+        return None;
     }
-    match BigDecimal::from_str(&f.to_string()) {
-        Ok(d) => plain(&d.with_scale_round(i64::from(digits), RoundingMode::HalfUp)),
-        Err(_) => f.to_string(),
+    BigDecimal::from_str(&f.to_string()).ok()
+}
+
+fn float_text(f: f64, digits: u32) -> String {
+    match float_decimal(f) {
+        Some(d) => plain(&d.with_scale_round(i64::from(digits), RoundingMode::HalfUp)),
+        None => f.to_string(),
     }
 }
 

@@ -79,6 +79,34 @@ fn numbers_encode_without_trailing_zeros() {
 }
 
 #[test]
+fn doubles_round_from_their_shortest_digits_in_full() {
+    // Past 15 significant digits, and past what a DECIMAL(65) holds: every digit counts.
+    assert_eq!(
+        enc(Value::Float(1234567890.1234567), HashClass::Float).unwrap(),
+        "1234567890.123457"
+    );
+    assert_eq!(
+        enc(Value::Float(-1e66), HashClass::Float).unwrap(),
+        format!("-1{}", "0".repeat(66))
+    );
+    assert_eq!(enc(Value::Float(1.5e-7), HashClass::Float).unwrap(), "0");
+}
+
+#[test]
+fn a_decimal_stored_as_a_float_keeps_its_digits() {
+    // SQLite's REAL in a DECIMAL column: the decimal it holds, not rounded to float_digits.
+    assert_eq!(
+        enc(Value::Float(1.1234567), HashClass::Decimal).unwrap(),
+        "1.1234567"
+    );
+    assert_eq!(enc(Value::Float(2.0), HashClass::Decimal).unwrap(), "2");
+    assert_eq!(
+        enc(Value::Float(123456789012345.0), HashClass::Decimal).unwrap(),
+        "123456789012345"
+    );
+}
+
+#[test]
 fn booleans_are_zero_or_one_whatever_the_engine_says() {
     assert_eq!(enc(Value::Bool(true), HashClass::Bool).unwrap(), "1");
     assert_eq!(enc(Value::Int(0), HashClass::Bool).unwrap(), "0");

@@ -12,8 +12,11 @@ fn column(col: &HashColumn, opts: &HashOptions) -> String {
     let enc = match class {
         HashClass::Int | HashClass::Text | HashClass::Uuid => format!("{c}::text"),
         HashClass::Decimal => format!("trim_scale({c}::numeric)::text"),
+        // `float8::numeric` keeps only 15 significant digits; `float8::text` prints the
+        // shortest round-trip digits (PostgreSQL 12+ with `extra_float_digits` ≥ 1, which
+        // sqlx sets to 2 on every connection), the digits Rust rounds.
         HashClass::Float => format!(
-            "trim_scale(round({c}::numeric, {}))::text",
+            "trim_scale(round({c}::text::numeric, {}))::text",
             opts.float_digits
         ),
         HashClass::Bool => format!("{c}::int::text"),
