@@ -153,3 +153,46 @@ async fn a_check_reads_the_databases_its_file_names() {
         assert!(text.contains("5: mismatch (t)"), "{mode:?}: {text}");
     }
 }
+
+/// A check that counts pages samples whole pages headless too, and prints the page bound
+/// beside the row numbers; a divergent row makes its page divergent.
+#[tokio::test]
+async fn a_check_counting_pages_prints_the_page_bound() {
+    let (Some(old), Some(new)) = (TestDb::postgres().await, TestDb::postgres().await) else {
+        return;
+    };
+    let ddl = "CREATE TABLE items (id BIGINT PRIMARY KEY, t TEXT NOT NULL); \
+               INSERT INTO items SELECT g, 'row ' || g FROM generate_series(1, 2000) g; \
+               ANALYZE items;";
+    old.run_script(ddl).await;
+    new.run_script(ddl).await;
+    let config = CONFIG
+        .replace(
+            r#"sample = { from = "old", table = "items" }"#,
+            r#"sample = { from = "old", table = "items", unit = "pages" }"#,
+        )
+        .replace("redact = [\"u\"]\n", "");
+    let dir = tempfile::tempdir().unwrap();
+    let (code, text) = run_with(dir.path(), &config, &[&old, &new], &["--sample", "5000"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("(pages)"), "{text}");
+    assert!(text.contains("with a divergent row"), "{text}");
+
+    new.run_script("UPDATE items SET t = 'changed' WHERE id = 1000")
+        .await;
+    let (code, text) = run_with(
+        dir.path(),
+        &config,
+        &[&old, &new],
+        &["--sample", "5000", "--json"],
+    );
+    assert_eq!(code, Some(3), "{text}");
+    let json: serde_json::Value = serde_json::from_str(&text).expect(&text);
+    let check = &json["checks"][0];
+    assert_eq!(check["mode"], "pages", "{text}");
+    assert_eq!(check["pages"]["divergent"], 1, "{text}");
+    assert!(
+        check["pages"]["compared"].as_u64().unwrap_or(0) > 1,
+        "{text}"
+    );
+}

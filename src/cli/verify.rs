@@ -8,8 +8,9 @@ use super::{exit, load_config};
 use crate::config::Config;
 use crate::db::Db;
 use crate::engine::verify::full::{FullOptions, full_diff};
-use crate::engine::verify::sample::{Rng, parse_keys, random_keys};
-use crate::engine::verify::{Difference, KeySourceKind, RateBound, Verifier, key_text};
+use crate::engine::verify::sample::{Rng, parse_keys, random_keys, random_pages};
+
+use crate::engine::verify::{Difference, KeySourceKind, PageBound, RateBound, Verifier, key_text};
 use crate::store::Store;
 
 /// What to compare.
@@ -175,6 +176,9 @@ async fn run_check(v: &Verifier, args: &VerifyArgs) -> Result<CheckOutcome, Stri
             divergent_keys: r.differences.iter().map(summary).collect(),
         });
     }
+    if args.keys.is_none() && v.counts_pages() {
+        return sample_pages(v, args, table_rows).await;
+    }
     let (keys, source, mode) = match &args.keys {
         Some(text) => (
             parse_keys(text, v.check.key.len())?,
@@ -217,6 +221,37 @@ async fn run_check(v: &Verifier, args: &VerifyArgs) -> Result<CheckOutcome, Stri
     })
 }
 
+/// A check that counts pages (`sample.unit = "pages"`): whole pages drawn by `TABLESAMPLE`,
+/// the bound over pages as the shadow gate reads it, the row numbers beside it.
+async fn sample_pages(
+    v: &Verifier,
+    args: &VerifyArgs,
+    table_rows: Option<u64>,
+) -> Result<CheckOutcome, String> {
+    let seed = (Rng::from_time().next_u64() >> 33) as u32;
+    let db = v.sample_db();
+    let sample = random_pages(
+        db.as_ref(),
+        &v.check.sample.table,
+        &v.check.key,
+        args.sample,
+        seed,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let (report, (pages, bad)) = v.verify_pages(&sample).await.map_err(|e| e.to_string())?;
+    let mut numbers = RateBound::new(report.compared, report.open.len() as u64, table_rows);
+    numbers.pages = Some(PageBound::new(pages, bad, v.table_pages().await));
+    Ok(CheckOutcome {
+        check: v.check.name.clone(),
+        mode: "pages",
+        numbers,
+        healed: report.healed.len() as u64,
+        in_flight: report.in_flight.len() as u64,
+        divergent_keys: report.open.iter().map(summary).collect(),
+    })
+}
+
 fn percent(x: f64) -> String {
     format!("{:.4}%", x * 100.0)
 }
@@ -240,6 +275,18 @@ fn render(outcomes: &[CheckOutcome], s: Style) -> String {
             out += &format!(", at most {bound} of {rows} rows");
         }
         out.push('\n');
+        if let Some(p) = &n.pages {
+            out += &format!(
+                "    pages: {} compared, {} with a divergent row, 95% upper bound {}",
+                p.compared,
+                p.divergent,
+                percent(p.upper)
+            );
+            if let (Some(all), Some(bound)) = (p.table_pages, p.table_bound) {
+                out += &format!(", at most {bound} of {all} pages");
+            }
+            out.push('\n');
+        }
         if o.healed + o.in_flight > 0 {
             out += &format!(
                 "    {}\n",
