@@ -79,6 +79,21 @@ pub fn json(v: &serde_json::Value) -> String {
     }
 }
 
+/// A check's 95% bound cell: over rows, and over pages beside it when the check counts pages
+/// (the one its shadow gate reads).
+pub fn bound_cell(c: &super::model::Check) -> String {
+    let rows = percent(c.upper_bound_95);
+    match &c.pages {
+        Some(p) => format!(
+            "{rows} (pages: {} of {} divergent, ≤ {})",
+            count(p.divergent),
+            count(p.compared),
+            percent(p.upper_bound_95)
+        ),
+        None => rows,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,5 +108,34 @@ mod tests {
         assert_eq!(bytes(512), "512 B");
         assert_eq!(bytes(3 * 1024 * 1024 / 2), "1.5 MiB");
         assert_eq!(percent(0.00123), "0.1230%");
+    }
+
+    #[test]
+    fn a_page_counting_check_is_judged_by_its_page_bound() {
+        use super::super::model::{Check, CheckPages};
+        let mut c = Check {
+            check: "status".into(),
+            compared: 20_000,
+            divergent: 0,
+            healed: 0,
+            in_flight: 0,
+            rate: 0.0,
+            upper_bound_95: 0.00015,
+            over_time: Vec::new(),
+            full_diff: None,
+            pages: None,
+        };
+        assert_eq!(bound_cell(&c), "0.0150%");
+        assert_eq!(c.gating_bound(), (0.00015, 0, 20_000, "rows"));
+        c.pages = Some(CheckPages {
+            compared: 60,
+            divergent: 0,
+            upper_bound_95: 0.0487,
+        });
+        assert_eq!(
+            bound_cell(&c),
+            "0.0150% (pages: 0 of 60 divergent, ≤ 4.87%)"
+        );
+        assert_eq!(c.gating_bound(), (0.0487, 0, 60, "pages"));
     }
 }

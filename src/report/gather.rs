@@ -292,7 +292,20 @@ async fn verification(
             divergent: f.divergent,
             finished: f.finished,
         });
+        let pages = if check.sample.unit == crate::config::SampleUnit::Pages {
+            let c = store
+                .verify_counts(&crate::engine::verify::pages_counter(&check.name), since)
+                .await?;
+            Some(CheckPages {
+                compared: c.compared,
+                divergent: c.divergent,
+                upper_bound_95: RateBound::new(c.compared, c.divergent, None).upper,
+            })
+        } else {
+            None
+        };
         out.push(Check {
+            pages,
             check: check.name.clone(),
             compared,
             divergent,

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::fmt::{bytes, count, duration, gate, json, ms, percent, rate};
+use super::fmt::{bound_cell, bytes, count, duration, gate, json, ms, percent, rate};
 use super::model::*;
 use super::svg::{Limit, Series, esc, line_chart, phase_timeline, rich};
 
@@ -316,7 +316,7 @@ fn verification(o: &mut String, r: &Report) {
                 count(c.healed),
                 count(c.in_flight),
                 percent(c.rate),
-                percent(c.upper_bound_95),
+                bound_cell(c),
                 esc(&full),
             ]
         })

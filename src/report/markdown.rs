@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::fmt::{bytes, count, duration, gate, json, ms, percent, rate};
+use super::fmt::{bound_cell, bytes, count, duration, gate, json, ms, percent, rate};
 use super::model::*;
 
 /// Escape text for a table cell or a paragraph: no HTML, no table breaks, no emphasis.
@@ -283,7 +283,7 @@ fn verification(o: &mut String, r: &Report) {
                 count(c.healed),
                 count(c.in_flight),
                 percent(c.rate),
-                percent(c.upper_bound_95),
+                bound_cell(c),
                 full,
             ]
         })

@@ -203,6 +203,28 @@ pub struct Check {
     /// Per minute: that minute's counts, and the cumulative rate and bound up to it.
     pub over_time: Vec<CheckPoint>,
     pub full_diff: Option<FullDiff>,
+    /// The same over heap pages, for a check that counts pages (`sample.unit = "pages"`):
+    /// its shadow gate reads this bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pages: Option<CheckPages>,
+}
+
+/// A page-counting check's numbers: pages compared, pages with a divergent row, the bound.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckPages {
+    pub compared: u64,
+    pub divergent: u64,
+    pub upper_bound_95: f64,
+}
+
+impl Check {
+    /// The bound the shadow gate reads: over pages when the check counts them.
+    pub fn gating_bound(&self) -> (f64, u64, u64, &'static str) {
+        match &self.pages {
+            Some(p) => (p.upper_bound_95, p.divergent, p.compared, "pages"),
+            None => (self.upper_bound_95, self.divergent, self.compared, "rows"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

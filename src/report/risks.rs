@@ -29,16 +29,15 @@ pub fn risks(r: &Report, config: &Config) -> Vec<Risk> {
     }
     let max_bound = config.phases.shadow_max_divergence_bound;
     for c in &r.verification {
-        if c.compared > 0 && c.upper_bound_95 > max_bound {
+        let (bound, divergent, compared, unit) = c.gating_bound();
+        if compared > 0 && bound > max_bound {
             out.push(risk(
                 "failing_gate",
                 format!(
-                    "check `{}`: 95% upper bound {} above the shadow gate's {} ({} of {} rows divergent)",
+                    "check `{}`: 95% upper bound {} above the shadow gate's {} ({divergent} of {compared} {unit} divergent)",
                     c.check,
-                    percent(c.upper_bound_95),
+                    percent(bound),
                     percent(max_bound),
-                    c.divergent,
-                    c.compared
                 ),
             ));
         }

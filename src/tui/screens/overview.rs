@@ -283,8 +283,21 @@ fn render_divergence(state: &AppState, theme: &Theme, frame: &mut Frame, area: R
                 theme.muted,
             ),
         ]));
+        // A check that counts pages is gated on its page bound: show that one.
+        let pages = n
+            .pages
+            .as_ref()
+            .map(|p| {
+                format!(
+                    " · pages {} of {}, bound ≤ {}",
+                    units::count(p.divergent),
+                    units::count(p.compared),
+                    units::percent(p.upper)
+                )
+            })
+            .unwrap_or_default();
         let detail = format!(
-            "  rate {} · 95% bound ≤ {}{}",
+            "  rate {} · 95% bound ≤ {}{pages}{}",
             units::percent(n.observed),
             units::percent(n.upper),
             v.last_error
