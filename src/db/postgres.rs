@@ -82,6 +82,10 @@ pub async fn connect(cfg: &DatabaseConfig, secrets: &Secrets) -> Result<super::D
     let opts = PgConnectOptions::from_str(cfg.url.expose())
         .map_err(|e| ctx.bad_url(e, URL_EXAMPLE))?
         .application_name("migtui")
+        // float8::text in shortest round-trip digits (PostgreSQL 12+, any value above 0): the
+        // row hash reads doubles through it, as Rust writes them. Set here, not left to the
+        // driver's default.
+        .extra_float_digits(1)
         // Every session reads and writes timestamps in UTC, and no statement of ours runs
         // longer than the configured timeout.
         .options([
