@@ -434,10 +434,24 @@ pub(crate) fn verify(
             }
         })
         .unwrap_or_default();
+    let sample = sample?;
+    let (old_db, new_db) = (&old_side.as_ref()?.0, &new_side.as_ref()?.0);
+    if sample.database != *old_db && sample.database != *new_db {
+        // The keys are drawn on one side and read on both: a third database's keys say
+        // nothing about these two (and the verifier would quietly sample `old`).
+        cx.problem(
+            s.at,
+            format!(
+                "`sample.from` in {} is `{}`, which is neither side of the check (`{old_db}`, `{new_db}`)",
+                s.label, sample.database
+            ),
+            Some(format!("sample from one of them: from = \"{old_db}\"")),
+        );
+    }
     Some(VerifyCheck {
         name: name?.value,
         key,
-        sample: sample?,
+        sample,
         old_database: old_side.as_ref()?.0.clone(),
         new_database: new_side.as_ref()?.0.clone(),
         old_sql: old_side?.1,
