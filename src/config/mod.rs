@@ -4,6 +4,7 @@
 mod model;
 mod notify;
 mod parse;
+mod path;
 mod read;
 mod sample;
 mod sections;

@@ -12,7 +12,7 @@ use toml::de::{DeTable, DeValue};
 use super::read::{Section, Str, wrong_type};
 use super::source::{Cx, did_you_mean};
 use super::*;
-use super::{sections, steps};
+use super::{path, sections, steps};
 use crate::engine::phase::PhaseId;
 use crate::secret::SecretUrl;
 
@@ -143,7 +143,7 @@ pub(crate) fn config(cx: &mut Cx<'_>, root: &DeTable<'_>, path: &Path) -> Option
         .collect::<Vec<_>>();
     let paths = array_of_tables(cx, &top, "path", "name")
         .iter()
-        .filter_map(|s| steps::read_path(cx, s, &mut refs))
+        .filter_map(|s| path::read_path(cx, s, &mut refs))
         .collect::<Vec<_>>();
     let backups = array_of_tables(cx, &top, "backup", "table")
         .iter()
