@@ -52,10 +52,12 @@ fn nullable<T: std::fmt::Debug + Clone + 'static>(
     prop_oneof![1 => Just(Value::Null), 6 => s.prop_map(f)].boxed()
 }
 
-/// Decimals every engine stores exactly in a (25,10) column: SQLite keeps 15 significant
-/// digits of a numeric text, so at most 15 are drawn, at any scale up to 10.
+/// Decimals every engine stores exactly in a (25,10) column. SQLite keeps a DECIMAL as a
+/// double, and its text-to-double conversion is not always correctly rounded at 15 digits
+/// (CI drew -953412.593224229, stored one ulp off), so at most 14 are drawn, at any scale up
+/// to 10; migtui hashes the double SQLite holds, as read.
 fn exact_decimal() -> impl Strategy<Value = BigDecimal> {
-    (-999_999_999_999_999i64..=999_999_999_999_999, 0i64..=10)
+    (-99_999_999_999_999i64..=99_999_999_999_999, 0i64..=10)
         .prop_map(|(n, scale)| BigDecimal::new(n.into(), scale))
 }
 
