@@ -409,15 +409,21 @@ async fn settle(
     report.healed += verdict.healed.len() as u64;
     report.in_flight += verdict.in_flight.len() as u64;
     if let Some(store) = &v.store {
+        let mut all: Vec<(&Difference, DivergenceStatus)> = Vec::new();
         for (list, status) in [
             (&verdict.open, DivergenceStatus::Open),
             (&verdict.in_flight, DivergenceStatus::InFlight),
             (&verdict.healed, DivergenceStatus::Healed),
         ] {
-            for d in list {
-                let rec = v.record(d, KeySourceKind::Full, status);
-                store.record_divergence(&rec).await?;
-            }
+            all.extend(list.iter().map(|d| (d, status)));
+        }
+        // A few hundred per transaction: few commits, and their JSON never all in memory.
+        for part in all.chunks(RECORD_BATCH) {
+            let recs: Vec<_> = part
+                .iter()
+                .map(|(d, status)| v.record(d, KeySourceKind::Full, *status))
+                .collect();
+            store.record_divergences(&recs).await?;
         }
     }
     let room = keep.saturating_sub(report.differences.len());
@@ -431,6 +437,9 @@ async fn settle(
 /// sides' rows, raw and normalized: 10,000 of them took a 10M-row, 100,000-divergence run to
 /// 165 MB, past the 150 MB bound; a forced recheck only waits out the lag once more.
 const MAX_PENDING: usize = 2_500;
+
+/// Divergences recorded per store transaction.
+const RECORD_BATCH: usize = 500;
 
 /// Compare the two tables of a check in full; `progress` is called after every chunk.
 pub async fn full_diff(

@@ -214,17 +214,16 @@ impl Verifier {
             }
         }
         if let Some(store) = &self.store {
-            for (list, status) in [
+            let recs: Vec<_> = [
                 (&report.open, DivergenceStatus::Open),
                 (&report.in_flight, DivergenceStatus::InFlight),
                 (&report.healed, DivergenceStatus::Healed),
-            ] {
-                for d in list {
-                    store
-                        .record_divergence(&self.record(d, source, status))
-                        .await?;
-                }
-            }
+            ]
+            .into_iter()
+            .flat_map(|(list, status)| list.iter().map(move |d| (d, status)))
+            .map(|(d, status)| self.record(d, source, status))
+            .collect();
+            store.record_divergences(&recs).await?;
             let counts = WindowCounts {
                 compared: report.compared,
                 divergent: report.open.len() as u64,
