@@ -214,3 +214,89 @@ async fn dry_run_prints_the_plan_and_writes_nothing() {
         .unwrap();
     assert!(tables.is_empty(), "not even the state tables: {tables:?}");
 }
+
+/// The streamed COPY between two PostgreSQL databases: rows larger than one batch arrive
+/// whole, the source connection serves the next chunk after a clean COPY, and a COPY dropped
+/// mid-stream (a cancel) closes its connection instead of pooling it mid-protocol.
+#[tokio::test]
+async fn copy_stream_batches_and_reuses_only_a_clean_source_connection() {
+    use migtui::db::postgres::backfill::copy_between;
+    use migtui::db::{Params, Value};
+    let (Some(old), Some(new)) = (TestDb::postgres().await, TestDb::postgres().await) else {
+        return;
+    };
+    let mut cfg = old.config("old");
+    cfg.max_connections = 1;
+    let source = migtui::db::connect(&cfg, &migtui::secret::Secrets::default())
+        .await
+        .unwrap();
+    let target = new.connect().await;
+    new.run_script("CREATE TABLE t (g bigint PRIMARY KEY, v text)")
+        .await;
+    let pid = || async {
+        match source
+            .query("SELECT CAST(pg_backend_pid() AS BIGINT)", &Params::new())
+            .await
+            .unwrap()
+            .scalar()
+        {
+            Some(Value::Int(p)) => *p,
+            other => panic!("pid: {other:?}"),
+        }
+    };
+    let first = pid().await;
+    // 3,000 rows of ~1 kB each: several batches, cut inside rows.
+    let out = "COPY (SELECT CAST(g AS bigint), repeat(md5(g::text), 1 + g % 60) FROM generate_series(1, 3000) g) \
+               TO STDOUT (FORMAT binary)";
+    let input = "COPY t (g, v) FROM STDIN (FORMAT binary)";
+    let mut tx = target.begin().await.unwrap();
+    assert_eq!(
+        copy_between(&source, out, tx.as_mut(), input)
+            .await
+            .unwrap(),
+        3000
+    );
+    tx.commit().await.unwrap();
+    let digest = "SELECT md5(string_agg(g || ':' || v, ',' ORDER BY g)) FROM ";
+    let want = source
+        .query(
+            &format!(
+                "{digest} (SELECT g, repeat(md5(g::text), 1 + g % 60) AS v \
+                 FROM generate_series(1, 3000) g) s"
+            ),
+            &Params::new(),
+        )
+        .await
+        .unwrap();
+    let got = target
+        .query(&format!("{digest} t"), &Params::new())
+        .await
+        .unwrap();
+    assert_eq!(got.scalar(), want.scalar(), "the rows arrived whole");
+    assert_eq!(pid().await, first, "a clean COPY's connection is reused");
+
+    // A slow COPY dropped after 300 ms, as a cancel drops it.
+    let slow = "COPY (SELECT CAST(g + 10000 AS bigint), s.v FROM generate_series(1, 400) g, \
+                LATERAL (SELECT repeat('y', 10) AS v, pg_sleep(0.005 + 0 * g)) s) TO STDOUT (FORMAT binary)";
+    let mut tx = target.begin().await.unwrap();
+    let dropped = tokio::time::timeout(
+        std::time::Duration::from_millis(300),
+        copy_between(
+            &source,
+            slow,
+            tx.as_mut(),
+            "COPY t (g, v) FROM STDIN (FORMAT binary)",
+        ),
+    )
+    .await;
+    assert!(
+        dropped.is_err(),
+        "the slow COPY should still run: {dropped:?}"
+    );
+    drop(tx);
+    let after = pid().await;
+    assert_ne!(
+        after, first,
+        "a COPY dropped mid-stream closes its connection"
+    );
+}

@@ -135,9 +135,14 @@ pub async fn builtin_column_types(
     Ok(Some(out))
 }
 
+/// Bytes of COPY data gathered before one `CopyData` message goes to the target: the source
+/// sends a message per row, and a write (a system call, a packet) per row cost more than the
+/// rows' own work on the server.
+const COPY_BATCH: usize = 256 * 1024;
+
 /// Stream `COPY … TO STDOUT` on `source` into `COPY … FROM STDIN` in the transaction `tx`;
-/// returns the rows copied. Both statements use the same format; nothing is buffered beyond
-/// one message.
+/// returns the rows copied. Both statements use the same format; nothing is held beyond one
+/// batch of [`COPY_BATCH`] bytes.
 pub async fn copy_between(
     source: &Db,
     out_sql: &str,
@@ -147,15 +152,14 @@ pub async fn copy_between(
     use futures::StreamExt as _;
     let src = pg_db(source)?;
     let dst = pg_tx(tx)?;
-    let mut conn = src
+    let conn = src
         .pool
         .acquire()
         .await
         .map_err(|e| super::classify(&src.ctx, out_sql, e))?;
-    // A COPY stream dropped before its end (a failed write, a cancel) leaves the connection
-    // mid-protocol, and sqlx would hand it out again: this one is closed, never pooled.
-    conn.close_on_drop();
+    let mut conn = CloseUnlessClean(conn, false);
     let mut rows = conn
+        .0
         .copy_out_raw(out_sql)
         .await
         .map_err(|e| super::classify(&src.ctx, out_sql, e))?;
@@ -164,22 +168,50 @@ pub async fn copy_between(
         .copy_in_raw(in_sql)
         .await
         .map_err(|e| super::classify(&dst.ctx, in_sql, e))?;
-    while let Some(part) = rows.next().await {
-        let part = match part {
-            Ok(p) => p,
-            Err(e) => {
-                let _ = sink.abort("the source COPY failed").await;
-                return Err(super::classify(&src.ctx, out_sql, e));
+    let mut batch: Vec<u8> = Vec::with_capacity(COPY_BATCH + 4096);
+    loop {
+        let part = rows.next().await;
+        let end = part.is_none();
+        if let Some(part) = part {
+            match part {
+                Ok(p) => batch.extend_from_slice(&p),
+                Err(e) => {
+                    let _ = sink.abort("the source COPY failed").await;
+                    return Err(super::classify(&src.ctx, out_sql, e));
+                }
             }
-        };
-        if let Err(e) = sink.send(part).await {
-            drop(sink);
-            return Err(super::classify(&dst.ctx, in_sql, e));
+        }
+        if (end && !batch.is_empty()) || batch.len() >= COPY_BATCH {
+            if let Err(e) = sink.send(batch.as_slice()).await {
+                drop(sink);
+                return Err(super::classify(&dst.ctx, in_sql, e));
+            }
+            batch.clear();
+        }
+        if end {
+            break;
         }
     }
+    // The source stream ran to its end (CommandComplete, ReadyForQuery): its connection is
+    // idle again and may serve the next chunk.
+    drop(rows);
+    conn.1 = true;
     sink.finish()
         .await
         .map_err(|e| super::classify(&dst.ctx, in_sql, e))
+}
+
+/// A source connection that goes back to the pool only once its COPY ran to the end: a COPY
+/// stream dropped before then (a failed write, a cancel) leaves it mid-protocol, and sqlx
+/// would hand it out again, so it is closed instead.
+struct CloseUnlessClean(sqlx::pool::PoolConnection<sqlx::Postgres>, bool);
+
+impl Drop for CloseUnlessClean {
+    fn drop(&mut self) {
+        if !self.1 {
+            self.0.close_on_drop();
+        }
+    }
 }
 
 /// Send COPY text `data` through `COPY … FROM STDIN` in the transaction `tx`; returns the rows.

@@ -19,6 +19,8 @@ use super::progress::{BackfillProgress, RateMeter, StepProgress, StepState};
 use super::throttle::TokenBucket;
 use super::{BackfillError, BackfillEvent};
 
+// Where pushdown and COPY chunks end.
+mod bound;
 // Pauses, retries and the chunk itself.
 mod chunk;
 
@@ -147,6 +149,7 @@ struct StepRun<'a> {
     /// When the last rate sample was written, and the counters then (`migtui_backfill_samples`).
     sampled: (Instant, u64, u64, u64),
     read_ahead: Option<chunk::ReadAhead>,
+    bound_ahead: Option<bound::BoundAhead>,
     /// Chunks still take the fast form that fails on an existing row — COPY straight into
     /// the target table, or the insert without its ON CONFLICT clause — until one meets a row.
     fast_path: bool,
@@ -191,6 +194,7 @@ impl<'a> StepRun<'a> {
             last_lag_sample: None,
             sampled: (Instant::now(), 0, 0, 0),
             read_ahead: None,
+            bound_ahead: None,
             fast_path: true,
         }
     }

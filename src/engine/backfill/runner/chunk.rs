@@ -231,34 +231,6 @@ impl StepRun<'_> {
             .collect()
     }
 
-    /// Pushdown and COPY: the key that ends the next chunk of `n` rows (one index-only query)
-    /// and its row count; `None` when nothing is left up to the high-water mark.
-    async fn bound(
-        &self,
-        plan: &StepPlan,
-        source: &Db,
-        params: &Params,
-        after: bool,
-        high_water: &[Value],
-        n: u64,
-    ) -> Result<Option<(Vec<Value>, u64)>, DbError> {
-        let bound = params.clone().bind(
-            "migtui_skip",
-            i64::try_from(n.saturating_sub(1)).unwrap_or(i64::MAX),
-        );
-        let found = source.query(&plan.bound_sql(after), &bound).await?;
-        if let Some(k) = found.rows.into_iter().next() {
-            return Ok(Some((k, n)));
-        }
-        let counted = source.query(&plan.count_sql(after), params).await?;
-        let rows = match counted.scalar() {
-            Some(Value::Int(c)) => (*c).max(0) as u64,
-            Some(Value::UInt(c)) => *c,
-            _ => 0,
-        };
-        Ok((rows > 0).then(|| (high_water.to_vec(), rows)))
-    }
-
     /// The next chunk's rows: the ones read ahead while the last chunk was written when they
     /// start at `after`, else read now.
     async fn read_rows(
@@ -325,11 +297,13 @@ impl StepRun<'_> {
         let binary = plan.copy.as_ref().filter(|c| c.binary);
         let mut write = if plan.pushdown || binary.is_some() {
             let Some((last, rows)) = self
-                .bound(plan, &source, &params, after.is_some(), high_water, n)
+                .bound(plan, &source, &params, after, high_water, n)
                 .await?
             else {
                 return Ok(ChunkOutcome::Done);
             };
+            // The next chunk's bound is found while this one is written.
+            self.bound_ahead(plan, &source, high_water, &last, n);
             match binary {
                 Some(copy) => Write::CopyStream {
                     out_sql: plan.copy_out_sql(after, &last),
@@ -424,20 +398,20 @@ impl StepRun<'_> {
 pub(super) struct ReadAhead {
     after: Option<Vec<Value>>,
     n: u64,
-    handle: AbortOnDrop,
+    handle: AbortOnDrop<Result<Vec<Vec<Value>>, DbError>>,
 }
 
 /// A task that stops when its handle is dropped (a retry, a cancel, the step's end).
-struct AbortOnDrop(tokio::task::JoinHandle<Result<Vec<Vec<Value>>, DbError>>);
+pub(super) struct AbortOnDrop<T>(pub(super) tokio::task::JoinHandle<T>);
 
-impl Drop for AbortOnDrop {
+impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
         self.0.abort();
     }
 }
 
-impl std::future::Future for AbortOnDrop {
-    type Output = Result<Result<Vec<Vec<Value>>, DbError>, tokio::task::JoinError>;
+impl<T> std::future::Future for AbortOnDrop<T> {
+    type Output = Result<T, tokio::task::JoinError>;
     fn poll(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
