@@ -8,12 +8,13 @@ mod common;
 
 use std::path::Path;
 
-use cli_support::tmux;
 use cli_support::{Cli, Run};
 use common::TestDb;
+use common::tmux::Tmux;
 use sqlx::{Connection, Executor};
 
 /// The password: URL-special characters, so its encoded form differs from it.
+const BIN: &str = env!("CARGO_BIN_EXE_migtui");
 const PASSWORD: &str = "S3cr3t-p4ss-Zq9@x/y:w#%";
 const ENCODED: &str = "S3cr3t-p4ss-Zq9%40x%2Fy%3Aw%23%25";
 /// A piece of both forms, so a truncated or partly encoded leak is caught too.
@@ -250,8 +251,9 @@ async fn every_command(inline: bool) {
     check_files(cli.dir.path(), 4);
 
     // The cockpit, every screen and its help, and a quit.
-    if tmux::available() {
-        let t = cli.cockpit("true");
+    if let Some(tmux) = Tmux::start(cli.dir.path()) {
+        let config = cli.config().display().to_string();
+        let t = tmux.open("cockpit", &cli.env_pairs(), BIN, &["-c", &config]);
         t.wait_for("1-5 tab screens");
         for (key, name) in [
             ("1", "Overview"),
@@ -365,10 +367,12 @@ async fn connection_errors_do_not_echo_the_password() {
         ]);
         check_run(&["demo"], &demo);
         assert_ne!(demo.code, Some(0), "{}", demo.all());
-        if tmux::available() {
-            let t = cli.cockpit("sleep 30");
+        if let Some(tmux) = Tmux::start(cli.dir.path()) {
+            let config = cli.config().display().to_string();
+            // The pane stays (remain-on-exit) with the last screen after the cockpit gives up.
+            let t = tmux.open("cockpit", &cli.env_pairs(), BIN, &["-c", &config]);
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-            while !cli.dir.path().join("exit").exists() && std::time::Instant::now() < deadline {
+            while t.exited().is_none() && std::time::Instant::now() < deadline {
                 assert_clean("the cockpit", &t.screen());
                 std::thread::sleep(std::time::Duration::from_millis(200));
             }

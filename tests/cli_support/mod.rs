@@ -2,8 +2,6 @@
 //! tests (`tests/quoting.rs`, `tests/secrets.rs`).
 #![allow(dead_code)]
 
-pub mod tmux;
-
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -67,15 +65,11 @@ impl Cli {
         }
     }
 
-    /// The cockpit on this file in tmux; the shell writes its exit status to `exit` in the
-    /// temp dir, then runs `then` (e.g. `sleep 30` to keep the last screen).
-    pub fn cockpit(&self, then: &str) -> tmux::Tmux {
-        let command = format!(
-            "{} -c {}; echo $? > exit; {then}",
-            env!("CARGO_BIN_EXE_migtui"),
-            self.config().display()
-        );
-        tmux::Tmux::start(self.dir.path(), &self.env, &command)
+    /// The environment as `NAME=value` pairs, for a cockpit opened in tmux.
+    pub fn env_pairs(&self) -> Vec<String> {
+        let mut env: Vec<String> = self.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        env.push("TERM=tmux-256color".into());
+        env
     }
 
     /// Run and require exit status `code`, returning the output.
