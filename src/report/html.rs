@@ -7,9 +7,12 @@ use super::fmt::{bound_cell, bytes, count, duration, gate, json, ms, percent, ra
 use super::model::*;
 use super::svg::{Limit, Series, esc, line_chart, phase_timeline, rich};
 
+// What interrupted the work.
+mod interruptions;
+
 const STYLE: &str = include_str!("report.css");
 
-fn table(o: &mut String, head: &[&str], rows: &[Vec<String>]) {
+pub(super) fn table(o: &mut String, head: &[&str], rows: &[Vec<String>]) {
     marked_table(o, head, rows, &[]);
 }
 
@@ -42,7 +45,7 @@ fn opt(s: &Option<String>) -> String {
     s.as_deref().map_or("–".into(), esc)
 }
 
-fn empty(o: &mut String, text: &str) {
+pub(super) fn empty(o: &mut String, text: &str) {
     let _ = writeln!(o, "<p class=\"muted\">{}</p>", esc(text));
 }
 
@@ -107,6 +110,7 @@ pub fn render(r: &Report) -> String {
 
     timeline(&mut o, r);
     backfill(&mut o, r);
+    interruptions::interruptions(&mut o, r);
     verification(&mut o, r);
     divergences(&mut o, r);
     latency(&mut o, r);

@@ -32,6 +32,26 @@ pub fn interruptions(
     }
 }
 
+impl Interruptions {
+    /// The counts as labelled lines, in the order every report format shows them.
+    pub fn facts(&self) -> [(&'static str, u64); 6] {
+        [
+            (
+                "Sessions that ended without releasing the lease",
+                self.sessions_not_released,
+            ),
+            ("Lease takeovers", self.takeovers),
+            ("Backfill runs", self.backfill_runs),
+            ("… resumed from a checkpoint", self.backfill_resumed_runs),
+            (
+                "Transient errors retried by the backfill",
+                self.backfill_retries,
+            ),
+            ("Backfill steps failed", self.backfill_failed_steps),
+        ]
+    }
+}
+
 fn expired(a: &AuditRecord) -> ExpiredLease {
     let prev = &a.params["previous"];
     let who = |v: &serde_json::Value| match (v["user"].as_str(), v["host"].as_str()) {

@@ -216,20 +216,7 @@ fn backfill(o: &mut String, r: &Report) {
 fn interruptions(o: &mut String, r: &Report) {
     *o += "## Interruptions\n\n";
     let i = &r.interruptions;
-    let facts = [
-        (
-            "Sessions that ended without releasing the lease",
-            i.sessions_not_released,
-        ),
-        ("Lease takeovers", i.takeovers),
-        ("Backfill runs", i.backfill_runs),
-        ("… resumed from a checkpoint", i.backfill_resumed_runs),
-        (
-            "Transient errors retried by the backfill",
-            i.backfill_retries,
-        ),
-        ("Backfill steps failed", i.backfill_failed_steps),
-    ];
+    let facts = i.facts();
     for (k, v) in facts {
         let _ = writeln!(o, "- **{k}**: {}", count(v));
     }

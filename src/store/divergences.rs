@@ -119,7 +119,10 @@ fn bind_record(p: Params, rec: &DivergenceRecord, n: &str) -> Params {
         .bind(&format!("k{n}"), rec.key_text.as_str())
         .bind(&format!("kj{n}"), rec.key.to_string())
         .bind(&format!("kind{n}"), rec.kind.as_str())
-        .bind(&format!("cols{n}"), serde_json::json!(rec.columns).to_string())
+        .bind(
+            &format!("cols{n}"),
+            serde_json::json!(rec.columns).to_string(),
+        )
         .bind(&format!("or{n}"), opt_json(&rec.old_raw))
         .bind(&format!("nr{n}"), opt_json(&rec.new_raw))
         .bind(&format!("on{n}"), opt_json(&rec.old_norm))
@@ -145,7 +148,11 @@ impl Store {
         }
         let mut tx = self.db.begin().await?;
         let mut present = std::collections::HashSet::new();
-        for check in recs.iter().map(|r| r.check.as_str()).collect::<BTreeSet<_>>() {
+        for check in recs
+            .iter()
+            .map(|r| r.check.as_str())
+            .collect::<BTreeSet<_>>()
+        {
             let keys: Vec<Value> = recs
                 .iter()
                 .filter(|r| r.check == check)
