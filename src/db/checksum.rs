@@ -326,10 +326,20 @@ pub async fn key_hashes_in(
         }
         return Ok(out);
     }
+    // JSON under an alias: MariaDB's driver then leaves it as the text stored rather than
+    // parsing it into a tree, and the encoder writes its `jsonb` text from that text.
     let cols = spec
         .columns
         .iter()
-        .map(|(c, _)| d.quote_ident(c))
+        .enumerate()
+        .map(|(i, (c, class))| match class {
+            HashClass::Json => format!(
+                "{} AS {}",
+                d.quote_ident(c),
+                d.quote_ident(&format!("migtui_json_{i}"))
+            ),
+            _ => d.quote_ident(c),
+        })
         .collect::<Vec<_>>()
         .join(", ");
     let sql = format!("SELECT {cols} FROM {table}{clause} ORDER BY {keys}");

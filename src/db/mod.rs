@@ -14,6 +14,7 @@ pub mod normalize;
 pub mod placeholders;
 pub mod postgres;
 pub mod rowhash;
+mod rowhash_json;
 pub mod sqlite;
 mod value;
 
