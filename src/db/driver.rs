@@ -248,6 +248,37 @@ macro_rules! sqlx_database {
             Ok(out)
         }
 
+        /// [`run_query`], each row hashed as it arrives and then dropped: a full diff's
+        /// chunk never holds its rows, only their keys and hashes.
+        async fn run_hashed(
+            ctx: &$crate::db::driver::Ctx,
+            state: &$State,
+            conn: &mut $Conn,
+            sql: &str,
+            params: &$crate::db::Params,
+            h: &$crate::db::RowHashing<'_>,
+        ) -> Result<$crate::db::KeyHashes, $crate::db::DbError> {
+            use futures::TryStreamExt as _;
+            use sqlx::Row as _;
+            let (text, values) =
+                $crate::db::placeholders::translate_bound(sql, params, $engine.dialect())?;
+            let mut q = sqlx::query::<$DB>(&text);
+            for v in values {
+                q = match v {
+                    $crate::db::placeholders::Bind::One(v) => bind(q, v),
+                    $crate::db::placeholders::Bind::Array(a) => bind_array(q, a),
+                };
+            }
+            let mut rows = q.fetch(&mut *conn);
+            let mut types = None;
+            let mut out = Vec::new();
+            while let Some(row) = rows.try_next().await.map_err(|e| classify(ctx, sql, e))? {
+                let types = types.get_or_insert_with(|| column_types(row.columns(), state));
+                out.push(h.hash(decode_row(ctx, &row, types)?));
+            }
+            Ok(out)
+        }
+
         /// Several statements with no parameters, in one round trip (`sqlx::raw_sql`).
         fn run_script(
             conn: &mut $Conn,
@@ -309,6 +340,20 @@ macro_rules! sqlx_database {
                     .await
                     .map_err(|e| classify(&self.ctx, sql, e))?;
                 run_query(&self.ctx, &self.state, &mut conn, sql, params).await
+            }
+
+            async fn query_hashed(
+                &self,
+                sql: &str,
+                params: &$crate::db::Params,
+                h: &$crate::db::RowHashing<'_>,
+            ) -> Result<$crate::db::KeyHashes, $crate::db::DbError> {
+                let mut conn = self
+                    .pool
+                    .acquire()
+                    .await
+                    .map_err(|e| classify(&self.ctx, sql, e))?;
+                run_hashed(&self.ctx, &self.state, &mut conn, sql, params, h).await
             }
 
             async fn execute(
@@ -447,6 +492,14 @@ macro_rules! sqlx_database {
                 params: &$crate::db::Params,
             ) -> Result<$crate::db::Rows, $crate::db::DbError> {
                 run_query(&self.ctx, &self.state, &mut self.tx, sql, params).await
+            }
+            async fn query_hashed(
+                &mut self,
+                sql: &str,
+                params: &$crate::db::Params,
+                h: &$crate::db::RowHashing<'_>,
+            ) -> Result<$crate::db::KeyHashes, $crate::db::DbError> {
+                run_hashed(&self.ctx, &self.state, &mut self.tx, sql, params, h).await
             }
             async fn execute(
                 &mut self,

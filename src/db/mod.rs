@@ -14,6 +14,7 @@ pub mod normalize;
 pub mod placeholders;
 pub mod postgres;
 pub mod rowhash;
+mod rowhash_json;
 pub mod sqlite;
 mod value;
 
@@ -254,6 +255,14 @@ pub trait Database: Send + Sync + fmt::Debug {
     async fn query(&self, sql: &str, params: &Params) -> Result<Rows, DbError>;
     /// Run a statement with `:name` placeholders and return the rows it affected.
     async fn execute(&self, sql: &str, params: &Params) -> Result<u64, DbError>;
+    /// Run a query and return, per row, its first `nkey` values and the [`rowhash`] of all of
+    /// them, hashed as the rows arrive instead of kept (the full diff where SQL cannot hash).
+    async fn query_hashed(
+        &self,
+        sql: &str,
+        params: &Params,
+        h: &RowHashing<'_>,
+    ) -> Result<KeyHashes, DbError>;
     /// Run a script of statements with no parameters (DDL).
     async fn execute_script(&self, sql: &str) -> Result<(), DbError>;
     /// Start a transaction on one pooled connection.
@@ -288,10 +297,37 @@ pub trait Transaction: Send {
     /// The engine's own transaction, for engine-specific fast paths (PostgreSQL `COPY`).
     fn as_any_mut(&mut self) -> &mut dyn std::any::Any;
     async fn query(&mut self, sql: &str, params: &Params) -> Result<Rows, DbError>;
+    /// [`Database::query_hashed`] in this transaction.
+    async fn query_hashed(
+        &mut self,
+        sql: &str,
+        params: &Params,
+        h: &RowHashing<'_>,
+    ) -> Result<KeyHashes, DbError>;
     async fn execute(&mut self, sql: &str, params: &Params) -> Result<u64, DbError>;
     async fn commit(self: Box<Self>) -> Result<(), DbError>;
     async fn rollback(self: Box<Self>) -> Result<(), DbError>;
 }
+
+/// How [`Database::query_hashed`] hashes each row: the first `nkey` values are its key.
+#[derive(Debug, Clone, Copy)]
+pub struct RowHashing<'a> {
+    pub nkey: usize,
+    pub classes: &'a [rowhash::HashClass],
+    pub options: &'a rowhash::HashOptions,
+}
+
+impl RowHashing<'_> {
+    /// One row's key and hash.
+    pub fn hash(&self, mut row: Vec<Value>) -> (Vec<Value>, u64) {
+        let h = rowhash::row_hash(&row, self.classes, self.options);
+        row.truncate(self.nkey);
+        (row, h)
+    }
+}
+
+/// `(key values, row hash)` per row, in the order read.
+pub type KeyHashes = Vec<(Vec<Value>, u64)>;
 
 /// A shared handle to one database.
 pub type Db = Arc<dyn Database>;

@@ -261,24 +261,89 @@ pub fn encode_value(v: &Value, class: HashClass, opts: &HashOptions) -> Option<S
 /// The canonical bytes of a row (see the module documentation).
 pub fn encode_row(values: &[Value], classes: &[HashClass], opts: &HashOptions) -> Vec<u8> {
     let mut out = Vec::with_capacity(values.len() * 16);
+    encode_row_into(values, classes, opts, &mut out);
+    out
+}
+
+/// [`encode_row`], appended to `out`.
+fn encode_row_into(values: &[Value], classes: &[HashClass], opts: &HashOptions, out: &mut Vec<u8>) {
     for (i, v) in values.iter().enumerate() {
         if i > 0 {
             out.push(SEP);
         }
         let class = classes.get(i).copied().unwrap_or(HashClass::Text);
-        match encode_value(v, class, opts) {
-            Some(enc) => {
-                out.extend_from_slice(enc.as_bytes());
-                out.push(SEP);
-                out.push(b'0');
-            }
-            None => {
-                out.push(SEP);
-                out.push(b'1');
-            }
+        if v.is_null() {
+            out.push(SEP);
+            out.push(b'1');
+            continue;
+        }
+        if !encode_fast(v, class, opts, out)
+            && let Some(enc) = encode_value(v, class, opts)
+        {
+            out.extend_from_slice(enc.as_bytes());
+        }
+        out.push(SEP);
+        out.push(b'0');
+    }
+}
+
+/// The common (class, value) pairs written straight into `out`, the same bytes as
+/// [`encode_value`] without its allocations; `false` (nothing written) for the rest.
+fn encode_fast(v: &Value, class: HashClass, opts: &HashOptions, out: &mut Vec<u8>) -> bool {
+    match (class, v) {
+        (HashClass::Int | HashClass::Decimal | HashClass::Float, Value::Int(i)) => {
+            use std::io::Write as _;
+            write!(out, "{i}").is_ok()
+        }
+        (HashClass::Text, Value::Text(s)) => {
+            out.extend_from_slice(s.as_bytes());
+            true
+        }
+        (HashClass::Timestamp, Value::Timestamp(t)) => {
+            push_timestamp(t, opts.timestamp_digits, out)
+        }
+        (HashClass::Timestamp, Value::TimestampTz(t)) => {
+            push_timestamp(&t.naive_utc(), opts.timestamp_digits, out)
+        }
+        (HashClass::Json, Value::Text(s)) => super::rowhash_json::canonical_json(s, out),
+        _ => false,
+    }
+}
+
+/// [`timestamp_text`] for years 0–9999 outside leap seconds (what chrono prints as four
+/// digits and `:SS`); `false` for the rest.
+fn push_timestamp(t: &NaiveDateTime, digits: u32, out: &mut Vec<u8>) -> bool {
+    use chrono::{Datelike, Timelike};
+    let year = t.year();
+    if !(0..=9999).contains(&year) || t.nanosecond() >= 1_000_000_000 {
+        return false;
+    }
+    let two = |n: u32, sep: u8, out: &mut Vec<u8>| {
+        out.push(sep);
+        out.push(b'0' + (n / 10) as u8);
+        out.push(b'0' + (n % 10) as u8);
+    };
+    let y = year as u32;
+    out.extend_from_slice(&[
+        b'0' + (y / 1000) as u8,
+        b'0' + (y / 100 % 10) as u8,
+        b'0' + (y / 10 % 10) as u8,
+        b'0' + (y % 10) as u8,
+    ]);
+    two(t.month(), b'-', out);
+    two(t.day(), b'-', out);
+    two(t.hour(), b' ', out);
+    two(t.minute(), b':', out);
+    two(t.second(), b':', out);
+    let digits = digits.min(6);
+    if digits > 0 {
+        out.push(b'.');
+        let micros = t.nanosecond() / 1000;
+        for p in (6 - digits..6).rev() {
+            out.push(b'0' + (micros / 10u32.pow(p) % 10) as u8);
         }
     }
-    out
+    true
 }
 
 /// The first 60 bits (15 hex digits) of the MD5 of `bytes`.
@@ -291,7 +356,16 @@ pub fn hash60(bytes: &[u8]) -> u64 {
 
 /// A row's 60-bit hash.
 pub fn row_hash(values: &[Value], classes: &[HashClass], opts: &HashOptions) -> u64 {
-    hash60(&encode_row(values, classes, opts))
+    // One buffer per thread: the full diff hashes millions of rows.
+    thread_local!(static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) });
+    BUF.with(|b| match b.try_borrow_mut() {
+        Ok(mut buf) => {
+            buf.clear();
+            encode_row_into(values, classes, opts, &mut buf);
+            hash60(&buf)
+        }
+        Err(_) => hash60(&encode_row(values, classes, opts)),
+    })
 }
 
 fn plain(d: &BigDecimal) -> String {

@@ -264,3 +264,64 @@ fn swapped_values_change_the_sum() {
         sum(&[(6, "bbbbbbbbbb"), (11, "aaaaaaaaaa")])
     );
 }
+
+#[test]
+fn the_fast_encoders_write_what_encode_value_writes() {
+    let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+    let times = [
+        day(2019, 1, 1).and_hms_micro_opt(0, 0, 3, 154_111).unwrap(),
+        day(0, 1, 1).and_hms_micro_opt(0, 0, 0, 0).unwrap(),
+        day(9999, 12, 31)
+            .and_hms_micro_opt(23, 59, 59, 999_999)
+            .unwrap(),
+        day(10_000, 1, 1).and_hms_micro_opt(0, 0, 0, 1).unwrap(),
+        day(-1, 6, 15)
+            .and_hms_micro_opt(12, 30, 0, 500_000)
+            .unwrap(),
+        // A leap second: chrono keeps it as 1.5e9 ns.
+        day(2016, 12, 31)
+            .and_hms_nano_opt(23, 59, 59, 1_500_000_000)
+            .unwrap(),
+        day(2020, 2, 29)
+            .and_hms_nano_opt(7, 8, 9, 1_234_567)
+            .unwrap(),
+    ];
+    let mut cases: Vec<(Value, HashClass)> = Vec::new();
+    for t in times {
+        cases.push((Value::Timestamp(t), HashClass::Timestamp));
+        cases.push((
+            Value::TimestampTz(Utc.from_utc_datetime(&t)),
+            HashClass::Timestamp,
+        ));
+    }
+    for i in [i64::MIN, -1, 0, 7, i64::MAX] {
+        for class in [HashClass::Int, HashClass::Decimal, HashClass::Float] {
+            cases.push((Value::Int(i), class));
+        }
+    }
+    for s in [
+        "",
+        "a b ",
+        "é\t\n",
+        "{\"b\":1,\"a\":[1.0,{\"y\":2,\"x\":3}]}",
+    ] {
+        cases.push((Value::Text(s.into()), HashClass::Text));
+        cases.push((Value::Text(s.into()), HashClass::Json));
+    }
+    for text in ["{\"a\": \"\\u00e9\"}", "not json", "{\"a\":1,\"a\":2}"] {
+        cases.push((Value::Text(text.into()), HashClass::Json));
+    }
+    for digits in 0..=7 {
+        let o = HashOptions {
+            timestamp_digits: digits,
+            ..HashOptions::default()
+        };
+        for (v, class) in &cases {
+            let mut want = encode_value(v, *class, &o).unwrap().into_bytes();
+            want.extend_from_slice(b"\x1f0");
+            let row = [v.clone()];
+            assert_eq!(encode_row(&row, &[*class], &o), want, "{v:?} as {class:?}");
+            assert_eq!(row_hash(&row, &[*class], &o), hash60(&want));
+        }
+    }
+}

@@ -3,8 +3,10 @@
 
 use crate::db::rowhash::{HashClass, HashColumn, HashOptions};
 
-/// The expression of one column's canonical field pair (`enc 0x1F flag`).
-fn column(col: &HashColumn, opts: &HashOptions) -> String {
+/// The expression of one column's canonical field pair (`enc 0x1F flag`), followed by the
+/// separator unless `last`. The constant tails are parenthesized so the planner folds them
+/// into one literal: one `||` per column instead of three (each copies the row so far).
+fn column(col: &HashColumn, opts: &HashOptions, last: bool) -> String {
     let (c, class) = (col.sql.as_str(), col.class);
     let digits = opts.timestamp_digits.min(6);
     let ts_len = if digits == 0 { 19 } else { 20 + digits };
@@ -29,10 +31,13 @@ fn column(col: &HashColumn, opts: &HashOptions) -> String {
         }
         HashClass::Json => format!("{c}::jsonb::text"),
     };
+    let sep = if last { "" } else { " || chr(31)" };
     if col.nullable {
-        format!("CASE WHEN {c} IS NULL THEN chr(31) || '1' ELSE {enc} || chr(31) || '0' END")
+        format!(
+            "CASE WHEN {c} IS NULL THEN (chr(31) || '1'{sep}) ELSE {enc} || (chr(31) || '0'{sep}) END"
+        )
     } else {
-        format!("{enc} || chr(31) || '0'")
+        format!("{enc} || (chr(31) || '0'{sep})")
     }
 }
 
@@ -40,9 +45,10 @@ fn column(col: &HashColumn, opts: &HashOptions) -> String {
 pub(crate) fn row_hash_sql(cols: &[HashColumn], opts: &HashOptions) -> String {
     let row = cols
         .iter()
-        .map(|c| column(c, opts))
+        .enumerate()
+        .map(|(i, c)| column(c, opts, i + 1 == cols.len()))
         .collect::<Vec<_>>()
-        .join(" || chr(31) || ");
+        .join(" || ");
     format!("('x' || substr(md5({row}), 1, 15))::bit(60)::bigint")
 }
 
