@@ -14,13 +14,26 @@ fn column(col: &HashColumn, opts: &HashOptions, last: bool) -> String {
     let enc = match class {
         HashClass::Int | HashClass::Text | HashClass::Uuid => format!("{c}::text"),
         HashClass::Decimal => format!("trim_scale({c}::numeric)::text"),
-        // `float8::numeric` keeps only 15 significant digits; `float8::text` prints the
-        // shortest round-trip digits (PostgreSQL 12+ with `extra_float_digits` ≥ 1, which
-        // sqlx sets to 2 on every connection), the digits Rust rounds.
-        HashClass::Float => format!(
-            "trim_scale(round({c}::text::numeric, {}))::text",
-            opts.float_digits
-        ),
+        // `float8::numeric` keeps only 15 significant digits; `float8::text` prints round-trip
+        // digits (PostgreSQL 12+ with `extra_float_digits` ≥ 1, set on every connection), the
+        // digits Rust rounds. But PostgreSQL's Ryu never ends on a tie: 33749121576282888
+        // prints so, where Rust, MariaDB and Python print 3.374912157628289e16, which reads
+        // back (ties to even) as the same double. So one digit less is taken when it reads back.
+        HashClass::Float => {
+            let t = format!("{c}::text");
+            let n = format!("{t}::numeric");
+            // The place of the last digit printed: the mantissa's decimals less the exponent
+            // (`4.1348360683138564e+19` ends at 10^3).
+            let last = format!(
+                "(scale(split_part({t}, 'e', 1)::numeric) \
+                 - coalesce(nullif(split_part({t}, 'e', 2), '')::int, 0))"
+            );
+            let cut = format!("round({n}, {last} - 1)");
+            format!(
+                "trim_scale(round(CASE WHEN {cut}::float8 = {c} THEN {cut} ELSE {n} END, {}))::text",
+                opts.float_digits
+            )
+        }
         HashClass::Bool => format!("{c}::int::text"),
         HashClass::Bytes => format!("encode({c}, 'hex')"),
         HashClass::Date => format!("to_char({c}, 'YYYY-MM-DD')"),
