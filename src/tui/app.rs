@@ -124,12 +124,14 @@ async fn event_loop(
             continue;
         }
         let screen = state.screen;
+        let mut pressed = false;
         tokio::select! {
             ev = input.next() => match ev {
                 Some(Ok(ev)) => {
                     let effects = on_terminal_event(state, ev);
                     run_effects(effects, state, session, &tx, &mut in_flight);
                     dirty = true;
+                    pressed = true;
                 }
                 Some(Err(e)) => return Err(e),
                 None => return Ok(()),
@@ -181,7 +183,9 @@ async fn event_loop(
         if state.quit {
             return Ok(());
         }
-        if state.screen != screen {
+        // A key that turned a page or changed a filter fetches now, not at the next tick
+        // (up to a second of an empty page otherwise).
+        if pressed || state.screen != screen {
             let due = load::due(state).into_iter().map(Effect::Load).collect();
             run_effects(due, state, session, &tx, &mut in_flight);
         }
