@@ -75,3 +75,30 @@ async fn a_batch_records_each_key_once_and_keeps_acknowledgements() {
         assert_eq!(three.old_raw, Some(json!({ "title": "it's \\ old" })));
     }
 }
+
+/// Two writers recording the same new keys at once (the sampler and the full diff can): both
+/// find them absent, one insert wins, the other batch falls back to row by row. Nothing fails,
+/// nothing is doubled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_writers_recording_the_same_new_keys_both_succeed() {
+    for tdb in all_engines().await {
+        let kind = tdb.kind;
+        let a = Store::open(tdb.connect().await, "m").await.unwrap();
+        let b = Store::open(tdb.connect().await, "m").await.unwrap();
+        let batch: Vec<_> = (0..300)
+            .map(|i| rec(&format!("{i:05}"), DivergenceStatus::Open))
+            .collect();
+        for _ in 0..3 {
+            let (x, y) = tokio::join!(a.record_divergences(&batch), b.record_divergences(&batch));
+            x.unwrap();
+            y.unwrap();
+        }
+        let counts = a.divergence_counts(Some("incidents")).await.unwrap();
+        assert_eq!(counts, vec![(DivergenceStatus::Open, 300)], "{kind:?}");
+        let page = a
+            .divergence_page(&DivergenceFilter::default(), None, 300)
+            .await
+            .unwrap();
+        assert!(page.iter().all(|r| r.times_seen == 6), "{kind:?}");
+    }
+}

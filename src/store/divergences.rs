@@ -138,15 +138,24 @@ impl Store {
         self.record_divergences(std::slice::from_ref(rec)).await
     }
 
-    /// [`Store::record_divergence`] for many, in one transaction: which keys exist is read
-    /// in one query and the new ones are inserted many rows per statement, so a batch costs a
+    /// [`Store::record_divergence`] for many: which keys exist is read in one query and the
+    /// new ones are inserted many rows per statement, in one transaction, so a batch costs a
     /// few round trips and one commit instead of two statements and a commit per divergence
-    /// (which made recording 100,000 divergences take many minutes).
+    /// (which made recording 100,000 divergences take many minutes). When that fails (another
+    /// writer inserted one of the keys in between, say), the batch is recorded row by row.
     pub async fn record_divergences(&self, recs: &[DivergenceRecord]) -> Result<(), StoreError> {
         if recs.is_empty() {
             return Ok(());
         }
-        let mut tx = self.db.begin().await?;
+        match self.record_batch(recs).await {
+            Ok(()) => Ok(()),
+            Err(_) => self.record_each(recs).await,
+        }
+    }
+
+    async fn record_batch(&self, recs: &[DivergenceRecord]) -> Result<(), StoreError> {
+        // Read before the transaction: SQLite cannot turn a read transaction into a write one
+        // once another connection has written ("database is locked", without waiting).
         let mut present = std::collections::HashSet::new();
         for check in recs
             .iter()
@@ -162,7 +171,8 @@ impl Store {
                 .bind("m", self.migration.as_str())
                 .bind("c", check)
                 .bind_list("k", keys);
-            let found = tx
+            let found = self
+                .db
                 .query(
                     "SELECT key_text FROM migtui_divergences \
                      WHERE migration = :m AND check_name = :c AND key_text IN (:k)",
@@ -184,6 +194,7 @@ impl Store {
             }
         }
         let now = now_sql(self.db.dialect());
+        let mut tx = self.db.begin().await?;
         for part in inserts.chunks(INSERT_ROWS) {
             let mut p = Params::new().bind("m", self.migration.as_str());
             let mut rows = Vec::with_capacity(part.len());
@@ -200,19 +211,44 @@ impl Store {
             );
             tx.execute(&sql, &p).await?;
         }
-        let update = format!(
-            "UPDATE migtui_divergences SET kind = :kind, columns = :cols, old_raw = :or, \
-             new_raw = :nr, old_norm = :on, new_norm = :nn, source = :src, \
-             status = CASE WHEN status = 'acknowledged' AND :st = 'open' THEN status ELSE :st END, \
-             last_seen_us = {now}, times_seen = times_seen + 1 \
-             WHERE migration = :m AND check_name = :c AND key_text = :k"
-        );
+        let update = self.update_sql();
         for rec in updates {
             let p = bind_record(Params::new().bind("m", self.migration.as_str()), rec, "");
             tx.execute(&update, &p).await?;
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// One statement or two per divergence (update, else insert), in one transaction.
+    async fn record_each(&self, recs: &[DivergenceRecord]) -> Result<(), StoreError> {
+        let now = now_sql(self.db.dialect());
+        let insert = format!(
+            "INSERT INTO migtui_divergences (migration, {COLUMNS}) VALUES (:m, :c, :k, :kj, \
+             :kind, :cols, :or, :nr, :on, :nn, :src, :st, NULL, {now}, {now}, 1)"
+        );
+        let update = self.update_sql();
+        let mut tx = self.db.begin().await?;
+        for rec in recs {
+            let p = bind_record(Params::new().bind("m", self.migration.as_str()), rec, "");
+            // The update first: a write, so SQLite waits for other writers instead of failing.
+            if tx.execute(&update, &p).await? == 0 {
+                tx.execute(&insert, &p).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    fn update_sql(&self) -> String {
+        format!(
+            "UPDATE migtui_divergences SET kind = :kind, columns = :cols, old_raw = :or, \
+             new_raw = :nr, old_norm = :on, new_norm = :nn, source = :src, \
+             status = CASE WHEN status = 'acknowledged' AND :st = 'open' THEN status ELSE :st END, \
+             last_seen_us = {}, times_seen = times_seen + 1 \
+             WHERE migration = :m AND check_name = :c AND key_text = :k",
+            now_sql(self.db.dialect())
+        )
     }
 
     /// One page of divergences in key order: up to `limit` after `after` (`(check, key_text)`
